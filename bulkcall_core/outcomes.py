@@ -1,0 +1,314 @@
+"""What happened to each call: Twilio's statuses applied in order, retries, campaign completion.
+
+Statuses arrive from two places: Twilio's signed status callbacks (`webhooks`) and the poller
+here, which lists Twilio's calls for what callbacks missed (callbacks get lost, and a web hooks
+server can be down). Both go through `apply_call_status`, which only ever moves a call forward:
+a late "ringing" never overwrites "completed", and a final status sticks.
+
+Ordering comes from the status itself (queued < initiated < ringing < in-progress < final).
+Twilio's SequenceNumber orders one call's callbacks too, but the status rank already gives that
+order for everything this product records, so it is accepted and not stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import exists, func, update
+from sqlmodel import Session, col, select
+
+from bulkcall_core import crypto, telephony
+from bulkcall_core.errors import BulkCallError
+from bulkcall_core.models import (
+    FINAL_CALL_STATUSES,
+    Call,
+    CallState,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    utcnow,
+)
+from bulkcall_core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# How far each Twilio status is along a call's life; a status only replaces a lower one.
+STATUS_RANK = {
+    "queued": 0,
+    "initiated": 1,
+    "ringing": 2,
+    "in-progress": 3,
+    **{status: 4 for status in FINAL_CALL_STATUSES},
+}
+# Final statuses worth calling again when the campaign asks for retries.
+RETRYABLE_STATUSES = frozenset({"busy", "no-answer", "failed"})
+# Call states that still wait for something: the campaign is not done while any remain.
+OPEN_STATES = (CallState.PENDING, CallState.DIALING, CallState.PLACED)
+# Campaign states in which a failed call is still given its retries.
+RETRYING_CAMPAIGN_STATES = (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+# The poller leaves a call alone this long after it was placed: its callbacks normally arrive
+# within seconds of the end, and Twilio rings for up to 60 s before the message plays.
+DEFAULT_POLL_MIN_AGE_SECONDS = 120.0
+# Twilio's start time and this machine's clock differ a little, and a call starts after it
+# was placed: list from this much before the oldest open call.
+POLL_START_SLACK_SECONDS = 300
+# With at most this many open calls on a channel, fetching each is cheaper than listing the
+# channel's calls; with more, the list is fetched and only calls missing from it are fetched
+# one by one, up to this many per channel per poll (the rest wait for the next poll).
+MAX_INDIVIDUAL_FETCHES = 25
+
+
+def apply_call_status(
+    *,
+    session: Session,
+    sid: str,
+    status: str,
+    answered_by: str | None = None,
+    duration: Any = None,
+    price: Any = None,
+    price_unit: str | None = None,
+    error_code: Any = None,
+    error_message: str | None = None,
+    sequence: int | None = None,
+    now: datetime | None = None,
+) -> Call | None:
+    """Record Twilio's `status` (and details) for the call with this SID.
+
+    Only moves forward; details (duration, price, AnsweredBy, error) fill in whenever the
+    status is the call's current one, so a poll can add the price a callback lacked. On the
+    first final status the call is settled: `done`, or back to `pending` with
+    `next_attempt_at` when it was busy / no-answer / failed and the campaign has retries left
+    (`attempts` counts calls placed, so retry_count=2 allows 3 calls); then the campaign is
+    completed if nothing is left. `sequence` is accepted and unused (see the module).
+    Returns the Call, or None for an unknown SID. The caller commits.
+    """
+    status = (status or "").strip().lower()
+    if status not in STATUS_RANK:
+        logger.warning("Ignoring unknown Twilio call status %r for %s", status, sid)
+        return _find_call(session, sid)
+    call = _find_call(session, sid, lock=True)
+    if call is None:
+        return None
+    now = now or utcnow()
+    advances = STATUS_RANK[status] > STATUS_RANK.get(call.status or "", -1)
+    if not advances and status != call.status:
+        return call
+    call.status = status
+    _merge_details(
+        call,
+        answered_by=answered_by,
+        duration=_integer(duration),
+        price=_number(price),
+        price_unit=price_unit,
+        error_code=_integer(error_code),
+        error_message=error_message,
+    )
+    call.updated_at = now
+    settled = advances and status in FINAL_CALL_STATUSES
+    if settled:
+        _settle(session, call, now)
+    session.add(call)
+    session.flush()
+    if settled:
+        finish_campaign_if_done(session=session, campaign_id=call.campaign_id, now=now)
+    return call
+
+
+def apply_answered_by(*, session: Session, sid: str, answered_by: str) -> Call | None:
+    """Record Twilio's asynchronous machine-detection result (AnsweredBy) for a call.
+
+    Returns the Call, or None for an unknown SID. The caller commits.
+    """
+    call = _find_call(session, sid, lock=True)
+    if call is None or not answered_by:
+        return call
+    call.answered_by = answered_by.strip()[:32]
+    call.updated_at = utcnow()
+    session.add(call)
+    session.flush()
+    return call
+
+
+def finish_campaign_if_done(
+    *, session: Session, campaign_id: int, now: datetime | None = None
+) -> bool:
+    """Mark a running campaign `completed` once none of its calls is pending, dialing or placed.
+
+    One conditional UPDATE, so two processes finishing the last calls at once cannot both (or
+    neither) complete it. Returns True when this call completed it. The caller commits.
+    """
+    open_call = exists().where(
+        col(Call.campaign_id) == campaign_id, col(Call.state).in_(OPEN_STATES)
+    )
+    statement = (
+        update(Campaign)
+        .where(
+            col(Campaign.id) == campaign_id,
+            col(Campaign.status) == CampaignStatus.RUNNING,
+            ~open_call,
+        )
+        .values(status=CampaignStatus.COMPLETED, finished_at=now or utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def _find_call(session: Session, sid: str, *, lock: bool = False) -> Call | None:
+    query = select(Call).where(Call.sid == sid)
+    if lock:
+        query = query.with_for_update()  # PostgreSQL: the callback and the poller queue up
+    return session.exec(query).first()
+
+
+def _merge_details(call: Call, **details: Any) -> None:
+    # What Twilio told us before stays unless it now says something (later is better).
+    limits = {"answered_by": 32, "price_unit": 8}
+    for name, value in details.items():
+        if value is None or value == "":
+            continue
+        if name in limits:
+            value = str(value)[: limits[name]]
+        setattr(call, "duration_seconds" if name == "duration" else name, value)
+
+
+def _settle(session: Session, call: Call, now: datetime) -> None:
+    campaign = session.get(Campaign, call.campaign_id)
+    retry = (
+        campaign is not None
+        and call.status in RETRYABLE_STATUSES
+        and call.attempts <= campaign.retry_count
+        and campaign.status in RETRYING_CAMPAIGN_STATES
+    )
+    if retry:
+        assert campaign is not None
+        call.state = CallState.PENDING
+        call.next_attempt_at = now + timedelta(seconds=campaign.retry_interval_seconds)
+        call.claim_token = None
+        call.claimed_at = None
+        call.completed_at = None
+    else:
+        call.state = CallState.DONE
+        call.completed_at = now
+
+
+def _integer(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+# -- polling Twilio for what callbacks missed ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _OpenCall:
+    sid: str
+    since: datetime
+
+
+def poll_open_calls(
+    *,
+    session: Session,
+    settings: Settings,
+    now: datetime | None = None,
+    min_age_seconds: float = DEFAULT_POLL_MIN_AGE_SECONDS,
+) -> int:
+    """Ask Twilio about every placed call still without a final status after `min_age_seconds`.
+
+    Per channel: one listing of the channel's calls (filtered by From and start time, paged by
+    `telephony.find_calls`), or single fetches when only a few calls are open; calls missing
+    from the listing are fetched one by one. Everything Twilio reports goes through
+    `apply_call_status`. A channel whose Twilio requests fail is logged and skipped (the next
+    poll tries again). Returns how many calls got their final status. The caller commits.
+    """
+    now = now or utcnow()
+    reports: list[Any] = []
+    for channel, open_calls in _open_calls_by_channel(session, now, min_age_seconds):
+        try:
+            reports.extend(_ask_twilio(channel, open_calls, settings))
+        except BulkCallError as exc:
+            logger.warning("Could not poll Twilio for channel %r: %s", channel.name, exc)
+    # Network first, database after: row locks are held only while applying.
+    return sum(_apply_report(session, report, now) for report in reports)
+
+
+def _open_calls_by_channel(
+    session: Session, now: datetime, min_age_seconds: float
+) -> list[tuple[Channel, list[_OpenCall]]]:
+    since = func.coalesce(Call.placed_at, Call.updated_at)
+    rows = session.exec(
+        select(Call.sid, since, Campaign.channel_id)
+        .join(Campaign, col(Campaign.id) == Call.campaign_id)
+        .where(
+            Call.state == CallState.PLACED,
+            col(Call.sid).is_not(None),
+            since <= now - timedelta(seconds=min_age_seconds),
+        )
+    ).all()
+    grouped: dict[int, list[_OpenCall]] = defaultdict(list)
+    for sid, placed, channel_id in rows:
+        grouped[channel_id].append(_OpenCall(sid, placed))
+    result = []
+    for channel_id, open_calls in grouped.items():
+        channel = session.get(Channel, channel_id)
+        if channel is not None:
+            result.append((channel, open_calls))
+    return result
+
+
+def _ask_twilio(channel: Channel, open_calls: list[_OpenCall], settings: Settings) -> list[Any]:
+    client = telephony.make_client(
+        account_sid=channel.account_sid,
+        auth_token=crypto.decrypt_secret(settings, channel.auth_token_encrypted),
+        settings=settings,
+    )
+    wanted = {call.sid for call in open_calls}
+    found: dict[str, Any] = {}
+    if len(open_calls) > MAX_INDIVIDUAL_FETCHES:
+        oldest = min(call.since for call in open_calls)
+        listed = telephony.find_calls(
+            client,
+            from_=channel.from_number,
+            started_after=oldest - timedelta(seconds=POLL_START_SLACK_SECONDS),
+        )
+        found = {info.sid: info for info in listed if info.sid in wanted}
+    missing = [call.sid for call in open_calls if call.sid not in found]
+    for sid in missing[:MAX_INDIVIDUAL_FETCHES]:
+        try:
+            found[sid] = telephony.fetch_call(client, sid)
+        except BulkCallError as exc:  # one bad SID must not hide the others
+            logger.warning("Could not fetch call %s from Twilio: %s", sid, exc)
+    return list(found.values())
+
+
+def _apply_report(session: Session, info: Any, now: datetime) -> int:
+    call = apply_call_status(
+        session=session,
+        sid=info.sid,
+        status=info.status,
+        answered_by=info.answered_by,
+        duration=info.duration,
+        price=info.price,
+        price_unit=info.price_unit,
+        error_code=info.error_code,
+        error_message=info.error_message,
+        now=now,
+    )
+    return int(call is not None and info.status in FINAL_CALL_STATUSES)

@@ -1,0 +1,234 @@
+"""Outcomes: statuses only move forward, retries are counted, campaigns complete, polling fills gaps."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from bulkcall_core import outcomes
+from bulkcall_core.models import (
+    Call,
+    CallState,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    Recording,
+    utcnow,
+)
+
+
+def make_running_campaign(
+    session: Session, *, channel: Channel | None = None, calls: int = 2, **overrides: Any
+) -> tuple[Campaign, list[Call]]:
+    """A running campaign whose calls were all placed a while ago (state placed, status queued)."""
+    if channel is None:
+        channel = Channel(
+            name=f"ch-{secrets.token_hex(3)}",
+            account_sid="AC" + "1" * 32,
+            from_number="+14155550100",
+            auth_token_encrypted="x",
+        )
+        session.add(channel)
+    recording = Recording(
+        token=secrets.token_urlsafe(8), filename="m.mp3", extension="mp3",
+        content_type="audio/mpeg", size_bytes=1, duration_seconds=1.0, sha256="0",
+    )  # fmt: skip
+    session.add(recording)
+    session.flush()
+    values: dict[str, Any] = {
+        "name": "c",
+        "channel_id": channel.id,
+        "recording_id": recording.id,
+        "scheduled_at": utcnow(),
+        "status": CampaignStatus.RUNNING,
+        "to_call": calls,
+    }
+    campaign = Campaign(**{**values, **overrides})
+    session.add(campaign)
+    session.flush()
+    placed = utcnow() - timedelta(minutes=10)
+    rows = [
+        Call(
+            campaign_id=campaign.id,
+            row=index + 2,
+            phone=f"+1415555{index:04d}",
+            state=CallState.PLACED,
+            sid="CA" + secrets.token_hex(16),
+            status="queued",
+            attempts=1,
+            placed_at=placed,
+        )  # fmt: skip
+        for index in range(calls)
+    ]
+    session.add_all(rows)
+    session.commit()
+    return campaign, rows
+
+
+def test_a_completed_call_is_done_with_its_details(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session)
+    outcomes.apply_call_status(
+        session=session, sid=call.sid, status="completed", answered_by="human",
+        duration="17", price="-0.01300", price_unit="USD",
+    )  # fmt: skip
+    session.commit()
+    session.refresh(call)
+    assert (call.state, call.status, call.answered_by) == ("done", "completed", "human")
+    assert (call.duration_seconds, call.price, call.price_unit) == (17, -0.013, "USD")
+    assert call.completed_at is not None
+
+
+def test_a_late_ringing_never_overwrites_completed(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session)
+    outcomes.apply_call_status(session=session, sid=call.sid, status="completed", duration=5)
+    outcomes.apply_call_status(session=session, sid=call.sid, status="ringing")
+    outcomes.apply_call_status(session=session, sid=call.sid, status="in-progress")
+    session.commit()
+    session.refresh(call)
+    assert (call.status, call.state, call.duration_seconds) == ("completed", "done", 5)
+
+
+def test_a_final_status_sticks_against_another_final_one(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session)
+    outcomes.apply_call_status(session=session, sid=call.sid, status="busy")
+    outcomes.apply_call_status(session=session, sid=call.sid, status="completed")
+    session.commit()
+    session.refresh(call)
+    assert call.status == "busy"
+
+
+def test_statuses_move_forward_through_the_call(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session)
+    outcomes.apply_call_status(session=session, sid=call.sid, status="ringing")
+    assert (call.status, call.state) == ("ringing", "placed")
+    outcomes.apply_call_status(session=session, sid=call.sid, status="in-progress")
+    assert (call.status, call.state) == ("in-progress", "placed")
+
+
+def test_a_later_report_of_the_same_status_fills_in_the_price(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session)
+    outcomes.apply_call_status(session=session, sid=call.sid, status="completed", duration=9)
+    outcomes.apply_call_status(
+        session=session, sid=call.sid, status="completed", price="-0.02", price_unit="USD"
+    )
+    session.commit()
+    session.refresh(call)
+    assert (call.duration_seconds, call.price, call.price_unit) == (9, -0.02, "USD")
+
+
+def test_an_unknown_sid_is_ignored_quietly(session: Session) -> None:
+    make_running_campaign(session)
+    assert outcomes.apply_call_status(session=session, sid="CAnope", status="completed") is None
+
+
+def test_a_failed_call_keeps_twilios_error(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session)
+    outcomes.apply_call_status(
+        session=session, sid=call.sid, status="failed", error_code="13227",
+        error_message="No International Permission",
+    )  # fmt: skip
+    assert (call.state, call.error_code, call.error_message) == (
+        "done",
+        13227,
+        "No International Permission",
+    )
+
+
+def test_busy_is_retried_after_the_interval_while_attempts_remain(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session, retry_count=2, retry_interval_seconds=300)
+    now = utcnow()
+    outcomes.apply_call_status(session=session, sid=call.sid, status="busy", now=now)
+    assert call.state == CallState.PENDING
+    assert call.next_attempt_at == now + timedelta(seconds=300)
+    assert call.completed_at is None and call.claim_token is None
+
+
+def test_retry_count_two_allows_three_calls_in_all(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session, retry_count=2)
+    states = []
+    for attempt in (1, 2, 3):
+        call.attempts, call.state, call.sid = attempt, CallState.PLACED, f"CA{attempt:032d}"
+        call.status = "queued"
+        session.commit()
+        outcomes.apply_call_status(session=session, sid=call.sid, status="no-answer")
+        states.append(call.state)
+    assert states == ["pending", "pending", "done"]
+
+
+def test_without_retries_busy_is_final(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session)
+    outcomes.apply_call_status(session=session, sid=call.sid, status="busy")
+    assert call.state == CallState.DONE
+
+
+def test_completed_and_canceled_are_never_retried(session: Session) -> None:
+    _, (first, second) = make_running_campaign(session, retry_count=3)
+    outcomes.apply_call_status(session=session, sid=first.sid, status="completed")
+    outcomes.apply_call_status(session=session, sid=second.sid, status="canceled")
+    assert (first.state, second.state) == ("done", "done")
+
+
+def test_a_stopped_campaign_gives_no_retry(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session, retry_count=3, status=CampaignStatus.STOPPED)
+    outcomes.apply_call_status(session=session, sid=call.sid, status="failed")
+    assert call.state == CallState.DONE
+
+
+def test_a_duplicate_final_callback_after_a_retry_reset_changes_nothing(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session, retry_count=1)
+    outcomes.apply_call_status(session=session, sid=call.sid, status="busy")
+    due = call.next_attempt_at
+    outcomes.apply_call_status(session=session, sid=call.sid, status="busy")
+    assert (call.state, call.next_attempt_at) == ("pending", due)
+
+
+def test_the_campaign_completes_with_its_last_final_status(session: Session) -> None:
+    campaign, (first, second) = make_running_campaign(session)
+    outcomes.apply_call_status(session=session, sid=first.sid, status="completed")
+    session.commit()
+    session.refresh(campaign)
+    assert campaign.status == CampaignStatus.RUNNING
+    outcomes.apply_call_status(session=session, sid=second.sid, status="no-answer")
+    session.commit()
+    session.refresh(campaign)
+    assert campaign.status == CampaignStatus.COMPLETED and campaign.finished_at is not None
+
+
+def test_a_pending_retry_keeps_the_campaign_running(session: Session) -> None:
+    campaign, (first, second) = make_running_campaign(session, retry_count=1)
+    outcomes.apply_call_status(session=session, sid=first.sid, status="completed")
+    outcomes.apply_call_status(session=session, sid=second.sid, status="busy")
+    session.commit()
+    session.refresh(campaign)
+    assert campaign.status == CampaignStatus.RUNNING
+
+
+@pytest.mark.parametrize("status", [CampaignStatus.PAUSED, CampaignStatus.STOPPED])
+def test_only_a_running_campaign_is_completed(session: Session, status: str) -> None:
+    campaign, calls = make_running_campaign(session, status=status)
+    for call in calls:
+        call.state = CallState.DONE
+    session.commit()
+    assert not outcomes.finish_campaign_if_done(session=session, campaign_id=campaign.id)
+    session.refresh(campaign)
+    assert campaign.status == status
+
+
+def test_finish_reports_false_while_a_call_is_dialing(session: Session) -> None:
+    campaign, (first, second) = make_running_campaign(session)
+    first.state, second.state = CallState.DONE, CallState.DIALING
+    session.commit()
+    assert not outcomes.finish_campaign_if_done(session=session, campaign_id=campaign.id)
+
+
+def test_answered_by_from_async_amd_is_recorded(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session)
+    outcomes.apply_answered_by(session=session, sid=call.sid, answered_by="machine_end_beep")
+    session.commit()
+    session.refresh(call)
+    assert call.answered_by == "machine_end_beep"
+    assert outcomes.apply_answered_by(session=session, sid="CAnope", answered_by="human") is None
