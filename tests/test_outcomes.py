@@ -1,4 +1,4 @@
-"""Outcomes: statuses only move forward, retries are counted, campaigns complete, polling fills gaps."""
+"""Outcomes: statuses move forward only, retries are counted, campaigns complete, polls fill in."""
 
 from __future__ import annotations
 
