@@ -299,6 +299,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # The stdlib's backlog of 5 drops the SYNs of a dispatcher opening dozens of connections
+    # at once (the client then waits a full SYN retransmit and times out).
+    request_queue_size = 256
 
 
 def _close_quietly(connection: socket.socket) -> None:
