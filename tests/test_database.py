@@ -8,5 +8,14 @@ from bulkcall_core.database import migrate
 def test_migrations_create_every_table_and_are_idempotent(engine):
     migrate(engine)  # a second upgrade is a no-op
     names = set(inspect(engine).get_table_names())
-    assert {"campaign", "call", "channel", "contact", "contact_list", "do_not_call",
-            "recording", "campaign_problem", "alembic_version"} <= names
+    assert {
+        "campaign",
+        "call",
+        "channel",
+        "contact",
+        "contact_list",
+        "do_not_call",
+        "recording",
+        "campaign_problem",
+        "alembic_version",
+    } <= names

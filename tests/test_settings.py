@@ -22,7 +22,9 @@ def test_postgres_url_is_mapped_to_psycopg3(tmp_path):
 
 
 def test_default_database_is_a_sqlite_file_under_data_dir(tmp_path):
-    assert load_settings(data_dir=tmp_path).sqlalchemy_url == f"sqlite:///{tmp_path}/bulkcall.sqlite3"
+    assert (
+        load_settings(data_dir=tmp_path).sqlalchemy_url == f"sqlite:///{tmp_path}/bulkcall.sqlite3"
+    )
 
 
 def test_environment_variable_is_read(tmp_path, monkeypatch):
