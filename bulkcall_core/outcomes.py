@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import exists, func, update
 from sqlmodel import Session, col, select
 
-from bulkcall_core import crypto, telephony
+from bulkcall_core import channels, telephony
 from bulkcall_core.errors import BulkCallError
 from bulkcall_core.models import (
     FINAL_CALL_STATUSES,
@@ -274,11 +274,7 @@ def _open_calls_by_channel(
 
 
 def _ask_twilio(channel: Channel, open_calls: list[_OpenCall], settings: Settings) -> list[Any]:
-    client = telephony.make_client(
-        account_sid=channel.account_sid,
-        auth_token=crypto.decrypt_secret(settings, channel.auth_token_encrypted),
-        settings=settings,
-    )
+    client = channels.channel_client(channel, settings)
     wanted = {call.sid for call in open_calls}
     found: dict[str, Any] = {}
     if len(open_calls) > MAX_INDIVIDUAL_FETCHES:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import Session
 
-from bulkcall_core import outcomes
+from bulkcall_core import channels, crypto, outcomes, telephony
 from bulkcall_core.models import (
     Call,
     CallState,
@@ -19,6 +20,8 @@ from bulkcall_core.models import (
     Recording,
     utcnow,
 )
+from bulkcall_core.settings import Settings
+from tests.fake_twilio import FakeTwilio, Outcome
 
 
 def make_running_campaign(
@@ -232,3 +235,94 @@ def test_answered_by_from_async_amd_is_recorded(session: Session) -> None:
     session.refresh(call)
     assert call.answered_by == "machine_end_beep"
     assert outcomes.apply_answered_by(session=session, sid="CAnope", answered_by="human") is None
+
+
+# -- poll_open_calls against the fake Twilio -------------------------------------------------
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio(speed=0.02) as running:
+        yield running
+
+
+def twilio_campaign(
+    session: Session, settings: Settings, fake: FakeTwilio, phones: list[str]
+) -> tuple[Campaign, list[Call]]:
+    """A running campaign on a fake account whose calls were really placed, without callbacks
+    (as if every callback was lost), and recorded as placed ten minutes ago."""
+    account = fake.add_account(numbers=("+14155550100",))
+    channel = Channel(
+        name=f"ch-{secrets.token_hex(3)}", account_sid=account.sid, from_number="+14155550100",
+        auth_token_encrypted=crypto.encrypt_secret(settings, account.token),
+    )  # fmt: skip
+    session.add(channel)
+    session.flush()
+    campaign, calls = make_running_campaign(session, channel=channel, calls=len(phones))
+    client = channels.channel_client(channel, settings)
+    twiml = telephony.play_twiml("https://example.com/m.mp3")
+    for call, phone in zip(calls, phones, strict=True):
+        info = telephony.place_call(
+            client, to=phone, from_="+14155550100", twiml=twiml, status_callback=None
+        )
+        call.phone, call.sid = phone, info.sid
+    session.commit()
+    assert fake.wait_idle(timeout=20)
+    return campaign, calls
+
+
+def call_requests(fake: FakeTwilio) -> tuple[int, int]:
+    """(list requests, single-call fetches) the fake received."""
+    gets = [r.path for r in fake.requests if r.method == "GET" and "/Calls" in r.path]
+    lists = sum(path.endswith("/Calls.json") for path in gets)
+    return lists, len(gets) - lists
+
+
+def test_polling_settles_calls_whose_callbacks_were_lost(session, settings_factory, fake) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_factory(twilio_api_base_url=fake.base_url)
+    fake.outcome_for["+14155550102"] = Outcome(status="busy")
+    campaign, calls = twilio_campaign(session, settings, fake, ["+14155550101", "+14155550102"])
+    settled = outcomes.poll_open_calls(session=session, settings=settings)
+    session.commit()
+    assert settled == 2
+    for call in calls:
+        session.refresh(call)
+    assert [(c.status, c.state) for c in calls] == [("completed", "done"), ("busy", "done")]
+    assert calls[0].duration_seconds == 12 and calls[0].price is not None
+    session.refresh(campaign)
+    assert campaign.status == CampaignStatus.COMPLETED
+    assert call_requests(fake) == (0, 2)  # few open calls: fetched one by one
+
+
+def test_polling_many_calls_lists_the_channel_once(session, settings_factory, fake) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_factory(twilio_api_base_url=fake.base_url)
+    phones = [f"+1415555{2000 + index}" for index in range(outcomes.MAX_INDIVIDUAL_FETCHES + 5)]
+    _, calls = twilio_campaign(session, settings, fake, phones)
+    settled = outcomes.poll_open_calls(session=session, settings=settings)
+    session.commit()
+    assert settled == len(phones)
+    lists, fetches = call_requests(fake)
+    assert lists >= 1 and fetches == 0
+    assert {c.status for c in calls} == {"completed"}
+
+
+def test_polling_leaves_recent_calls_alone(session, settings_factory, fake) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_factory(twilio_api_base_url=fake.base_url)
+    _, calls = twilio_campaign(session, settings, fake, ["+14155550101"])
+    calls[0].placed_at = utcnow()
+    session.commit()
+    assert outcomes.poll_open_calls(session=session, settings=settings) == 0
+    assert call_requests(fake) == (0, 0)
+    session.refresh(calls[0])
+    assert calls[0].state == CallState.PLACED
+
+
+def test_polling_a_channel_twilio_refuses_is_skipped_not_raised(
+    session, settings_factory, fake
+) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_factory(twilio_api_base_url=fake.base_url)
+    _, calls = twilio_campaign(session, settings, fake, ["+14155550101"])
+    fake.account(fake.calls[0].account_sid).token = "rotated"  # our stored token is now wrong
+    assert outcomes.poll_open_calls(session=session, settings=settings) == 0
+    session.refresh(calls[0])
+    assert calls[0].state == CallState.PLACED
