@@ -49,6 +49,14 @@ STATUS_RANK = {
 RETRYABLE_STATUSES = frozenset({"busy", "no-answer", "failed"})
 # Call states that still wait for something: the campaign is not done while any remain.
 OPEN_STATES = (CallState.PENDING, CallState.DIALING, CallState.PLACED)
+# States in which the call's SID is its current attempt's. A pending (retry) or dialing call
+# may still carry the SID of its previous attempt, whose late callbacks must change nothing.
+CURRENT_SID_STATES = (CallState.PLACED, CallState.DONE)
+# What one attempt told us; cleared before a retry so the next attempt starts blank.
+ATTEMPT_DETAILS = (
+    "status", "answered_by", "duration_seconds", "price", "price_unit", "error_code",
+    "error_message",
+)  # fmt: skip
 # Campaign states in which a failed call is still given its retries.
 RETRYING_CAMPAIGN_STATES = (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 # The poller leaves a call alone this long after it was placed: its callbacks normally arrive
@@ -79,11 +87,13 @@ def apply_call_status(
 ) -> Call | None:
     """Record Twilio's `status` (and details) for the call with this SID.
 
-    Only moves forward; details (duration, price, AnsweredBy, error) fill in whenever the
-    status is the call's current one, so a poll can add the price a callback lacked. On the
-    first final status the call is settled: `done`, or back to `pending` with
-    `next_attempt_at` when it was busy / no-answer / failed and the campaign has retries left
-    (`attempts` counts calls placed, so retry_count=2 allows 3 calls); then the campaign is
+    Only moves forward, and only for the call's current attempt (a retried call's old SID
+    changes nothing). Details (duration, price, AnsweredBy, error) fill in whenever the status
+    is the call's current one, so a poll can add the price a callback lacked. On the first
+    final status the call is settled: `done`; or, when it was busy / no-answer / failed and
+    the campaign has retries left (`attempts` counts calls placed, so retry_count=2 allows 3
+    calls), back to `pending` at `next_attempt_at` with the attempt's status and details
+    cleared, so the next attempt's statuses apply from scratch. Then the campaign is
     completed if nothing is left. `sequence` is accepted and unused (see the module).
     Returns the Call, or None for an unknown SID. The caller commits.
     """
@@ -92,8 +102,8 @@ def apply_call_status(
         logger.warning("Ignoring unknown Twilio call status %r for %s", status, sid)
         return _find_call(session, sid)
     call = _find_call(session, sid, lock=True)
-    if call is None:
-        return None
+    if call is None or call.state not in CURRENT_SID_STATES:
+        return call
     now = now or utcnow()
     advances = STATUS_RANK[status] > STATUS_RANK.get(call.status or "", -1)
     if not advances and status != call.status:
@@ -125,7 +135,7 @@ def apply_answered_by(*, session: Session, sid: str, answered_by: str) -> Call |
     Returns the Call, or None for an unknown SID. The caller commits.
     """
     call = _find_call(session, sid, lock=True)
-    if call is None or not answered_by:
+    if call is None or not answered_by or call.state not in CURRENT_SID_STATES:
         return call
     call.answered_by = answered_by.strip()[:32]
     call.updated_at = utcnow()
@@ -186,6 +196,10 @@ def _settle(session: Session, call: Call, now: datetime) -> None:
     )
     if retry:
         assert campaign is not None
+        logger.info("Call %s was %s; retry %d of %d", call.id, call.status, call.attempts,
+                    campaign.retry_count)  # fmt: skip
+        for name in ATTEMPT_DETAILS:
+            setattr(call, name, None)
         call.state = CallState.PENDING
         call.next_attempt_at = now + timedelta(seconds=campaign.retry_interval_seconds)
         call.claim_token = None

@@ -148,6 +148,7 @@ def test_busy_is_retried_after_the_interval_while_attempts_remain(session: Sessi
     assert call.state == CallState.PENDING
     assert call.next_attempt_at == now + timedelta(seconds=300)
     assert call.completed_at is None and call.claim_token is None
+    assert call.status is None  # the next attempt's statuses apply from scratch
 
 
 def test_retry_count_two_allows_three_calls_in_all(session: Session) -> None:
@@ -160,6 +161,30 @@ def test_retry_count_two_allows_three_calls_in_all(session: Session) -> None:
         outcomes.apply_call_status(session=session, sid=call.sid, status="no-answer")
         states.append(call.state)
     assert states == ["pending", "pending", "done"]
+
+
+def test_the_next_attempt_of_a_retried_call_is_recorded(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session, retry_count=1)
+    outcomes.apply_call_status(session=session, sid=call.sid, status="no-answer")
+    # The dispatcher places the retry: new SID, placed, status from Twilio if none is set.
+    call.state, call.sid, call.attempts = CallState.PLACED, "CA" + "7" * 32, 2
+    call.status = call.status or "queued"
+    session.commit()
+    outcomes.apply_call_status(session=session, sid=call.sid, status="completed", duration=8)
+    assert (call.state, call.status, call.duration_seconds) == ("done", "completed", 8)
+
+
+def test_late_callbacks_of_the_previous_attempt_change_a_redialing_call_nothing(
+    session: Session,
+) -> None:
+    _, (call, _) = make_running_campaign(session, retry_count=1)
+    old_sid = call.sid
+    outcomes.apply_call_status(session=session, sid=old_sid, status="busy")
+    call.state = CallState.DIALING  # claimed again; the new SID is not known yet
+    session.commit()
+    outcomes.apply_call_status(session=session, sid=old_sid, status="busy")
+    outcomes.apply_answered_by(session=session, sid=old_sid, answered_by="human")
+    assert (call.state, call.status, call.answered_by) == ("dialing", None, None)
 
 
 def test_without_retries_busy_is_final(session: Session) -> None:
