@@ -183,9 +183,11 @@ class PhoneChecker:
 
 def _clean(value: str | None) -> tuple[str, str | None]:
     """Strip what exports add around a number; returns (text, None) or ("", reason)."""
-    if value is None or value != value:  # None or a float NaN from a numeric column
-        return "", REASON_MISSING
-    text = str(value).strip()
+    if not isinstance(value, str):
+        if _is_blank(value):
+            return "", REASON_MISSING
+        value = str(value)
+    text = value.strip()
     if _CLEAN.fullmatch(text):
         return text, None
     text = unicodedata.normalize("NFKC", text).strip().lstrip("'").strip()
@@ -203,6 +205,14 @@ def _clean(value: str | None) -> tuple[str, str | None]:
         return artefact.group(1), None
     compact = _SEPARATORS.sub("", text)
     return (compact if _CLEAN.fullmatch(compact) else text), None
+
+
+def _is_blank(value: object) -> bool:
+    """None, a float NaN or pandas' NA (whose comparisons raise)."""
+    try:
+        return value is None or bool(value != value)
+    except TypeError:
+        return True
 
 
 def _resolve_fast(text: str, country: str) -> tuple[int, str] | None:
@@ -447,8 +457,9 @@ def parse_country(value: str, *, field: str = "country") -> str:
     """The upper-case ISO alpha-2 code of a region phonenumbers knows; else PlanError."""
     code = (value or "").strip().upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
+        hint = " (the United Kingdom is GB)" if code == "UK" else ""
         raise PlanError(
-            f"Unknown country code {value!r}; use a two-letter ISO 3166 code that has "
+            f"Unknown country code {value!r}{hint}; use a two-letter ISO 3166 code that has "
             "phone numbers, such as US, GB, DE or IN (the dashboard's 'To country code' "
             "list shows them all)",
             field=field,

@@ -1,0 +1,583 @@
+"""The contact-file widget shared by Bulk calling and Contacts: upload, column mapping, live
+preview (click a column to map it), and the validation summary of the whole file.
+
+The parsed Table and the Plan are kept in session_state, keyed on the file's hash and the
+options, so that a rerun (any click anywhere on the page) never re-reads a large file; the
+browser only ever receives the preview rows and at most PROBLEM_ROWS_SHOWN problem rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from bulkcall_core import phones, planning, sources
+from bulkcall_core.errors import BulkCallError
+from pages._common import show_error
+
+# Rows of the file shown in the preview table: enough to recognise the columns.
+PREVIEW_ROWS = 50
+# Problem rows sent to the browser; the rest are in the download.
+PROBLEM_ROWS_SHOWN = 200
+# Plans kept per widget (each option change that is flipped back is then instant).
+PLANS_KEPT = 2
+# A progress bar is redrawn at most this often (fraction of the work), not on every chunk.
+PROGRESS_STEP = 0.02
+
+LOG = logging.getLogger(__name__)
+UNEXPECTED = (
+    "This file could not be checked because of an error in bulkcall itself, not in your file. "
+    "It has been logged; tell whoever runs the dashboard. Other files and fields still work."
+)
+CLICK_PHONE = "Phone number"
+CLICK_NAME = "Recipient name"
+COUNTRY_CODE_HELP = (
+    "Checked: numbers without + or 00 already start with their country code "
+    "(447911123456 is called as +44 7911 123456, whatever country is selected above). "
+    "Unchecked: such numbers are national numbers of the selected country. "
+    "Getting this wrong makes numbers invalid or, worse, calls the wrong people: "
+    "check the summary below before you continue."
+)
+DUPLICATES_HELP = (
+    "Keep this unchecked (recommended): each number is called once however it is written, "
+    "(415) 555-0100 and +1 415-555-0100 being one number. Checked: every row is called, and "
+    "calls do not wait for earlier ones to finish, so one person may get several calls at once."
+)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """An uploaded file kept across reruns and page switches."""
+
+    digest: str
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What the widget hands back to its page."""
+
+    file: StoredFile | None
+    plan: planning.Plan | None  # None until the file reads and a phone column is mapped
+    problems: tuple[str, ...]  # blocking problems, already shown beside their fields
+
+
+def file_digest(data: bytes) -> str:
+    """A short, stable key for a file's content."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def parse_headers(text: str) -> tuple[str, ...] | None:
+    """'Name, Phone ,Email' -> ('Name', 'Phone', 'Email'); blank -> None."""
+    names = tuple(part.strip() for part in text.split(","))
+    return names if any(names) else None
+
+
+def selected_column(selection: Any) -> str | None:
+    """The one column of a `st.dataframe` single-column selection state, or None."""
+    if not selection:
+        return None
+    columns = (selection.get("selection") or {}).get("columns") or []
+    return str(columns[0]) if columns else None
+
+
+def selection_state(column: str | None) -> dict[str, Any]:
+    """A dataframe selection state that highlights `column` (or nothing)."""
+    return {"selection": {"rows": [], "columns": [column] if column else [], "cells": []}}
+
+
+def summary_metrics(plan: planning.Plan) -> list[tuple[str, int, str]]:
+    """(label, value, help) for the validation metric row, in the order shown."""
+    return [
+        ("Rows", plan.rows, "Data rows in the file, blank rows not counted"),
+        ("Valid", plan.valid, "Rows whose number can be called"),
+        ("Invalid", plan.invalid, "Rows rejected: missing, unparseable or invalid numbers"),
+        ("Duplicates", plan.duplicates, "Repeated numbers that are called only once"),
+        ("Blocked", plan.blocked, "Premium-rate, shared-cost or not-allowed countries"),
+        ("Do not call", plan.do_not_call, "Numbers on the do-not-call list: skipped"),
+        ("To call", plan.to_call, "Calls that will be placed"),
+    ]
+
+
+def problems_frame(plan: planning.Plan, limit: int | None = None) -> pd.DataFrame:
+    """The rows not called (rejected rows and repeated numbers) as a table of row, value and
+    reason in row order; the first `limit` of them (None: all)."""
+    problems = plan.problems if limit is None else plan.problems[:limit]
+    repeats = plan.duplicate_rows if limit is None else plan.duplicate_rows[:limit]
+    rows = [(p.row, p.value, p.reason) for p in problems]
+    rows += [(d.row, d.phone, f"duplicate of row {d.first_row}") for d in repeats]
+    rows.sort(key=lambda row: row[0])
+    return pd.DataFrame(rows[:limit], columns=["Row", "Value", "Reason"])
+
+
+def preview_frame(preview: sources.Preview) -> pd.DataFrame:
+    """The preview rows indexed by their spreadsheet row number."""
+    frame = preview.data.copy()
+    frame.index = pd.Index(list(preview.row_numbers), name="Row")
+    return frame
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def country_labels() -> dict[str, str]:
+    """ISO code -> "United Kingdom (+44)", in display order (computed once per process)."""
+    return dict(phones.country_options())
+
+
+# --------------------------------------------------------------------------------------------
+# session_state helpers
+
+
+def stored_file(prefix: str) -> StoredFile | None:
+    return st.session_state.get(f"{prefix}_stored_file")
+
+
+def forget_file(prefix: str) -> None:
+    """Drop the stored file and everything computed from it."""
+    for suffix in ("stored_file", "cache_preview", "cache_table", "cache_plans"):
+        st.session_state.pop(f"{prefix}_{suffix}", None)
+
+
+def remember_upload(prefix: str) -> bool:
+    """Uploader callback body: keep the bytes of `{prefix}_file` hash-keyed in session_state,
+    so that a rerun or a page switch loses nothing. Clearing the uploader forgets the file.
+
+    Returns True when a new file replaced what was kept.
+    """
+    upload = st.session_state.get(f"{prefix}_file")
+    if upload is None:
+        forget_file(prefix)
+        return False
+    data = upload.getvalue()
+    previous = stored_file(prefix)
+    digest = file_digest(data)
+    if previous is not None and previous.digest == digest:
+        return False
+    forget_file(prefix)
+    st.session_state[f"{prefix}_stored_file"] = StoredFile(digest, upload.name, data)
+    return True
+
+
+def _new_contact_file(prefix: str) -> None:
+    if remember_upload(prefix):
+        st.session_state[f"{prefix}_suggest"] = True
+        st.session_state.pop(f"{prefix}_sheet", None)
+
+
+def _cached(prefix: str, name: str, key: Hashable, make: Callable[[], Any]) -> Any:
+    """One cached value per (prefix, name): recomputed only when `key` changes."""
+    slot = f"{prefix}_cache_{name}"
+    held = st.session_state.get(slot)
+    if held is not None and held[0] == key:
+        return held[1]
+    value = make()
+    st.session_state[slot] = (key, value)
+    return value
+
+
+def _cached_plan(prefix: str, key: Hashable, make: Callable[[], planning.Plan]) -> planning.Plan:
+    slot = f"{prefix}_cache_plans"
+    plans: dict[Hashable, planning.Plan] = st.session_state.setdefault(slot, {})
+    if key in plans:
+        return plans[key]
+    plan = make()
+    while len(plans) >= PLANS_KEPT:
+        plans.pop(next(iter(plans)))
+    plans[key] = plan
+    return plan
+
+
+def progress_reporter(text: str) -> tuple[Callable[[float], None], Callable[[], None]]:
+    """A throttled st.progress callback and a function that removes the bar."""
+    slot = st.empty()
+    last = [-1.0]
+
+    def report(fraction: float) -> None:
+        fraction = min(max(fraction, 0.0), 1.0)
+        if fraction - last[0] >= PROGRESS_STEP or fraction >= 1.0:
+            last[0] = fraction
+            slot.progress(fraction, text=f"{text} {fraction:.0%}")
+
+    return report, slot.empty
+
+
+# --------------------------------------------------------------------------------------------
+# The widget
+
+
+def contact_file(
+    prefix: str,
+    *,
+    default_country: str,
+    duplicates_option: bool = True,
+    allowed_countries: frozenset[str] | None = None,
+    do_not_call: frozenset[str] = frozenset(),
+    block_premium: bool = True,
+    show_errors_for_missing: bool = False,
+) -> FileOutcome:
+    """Draw the whole contact-file section and return the file and its plan.
+
+    `prefix` keys every widget and cache (`bulk`, `contacts_import`...). Errors are shown beside
+    their fields; `show_errors_for_missing` also flags what is still missing (no file, no phone
+    column), which a page turns on once the user tried to continue.
+    """
+    st.file_uploader(
+        "Contact file (CSV or Excel)",
+        type=sorted(sources.SUPPORTED_EXTENSIONS),
+        key=f"{prefix}_file",
+        on_change=_new_contact_file,
+        args=(prefix,),
+        help="Exported from another system as is: any columns, in any order. "
+        "CSV (any common encoding and separator), .xlsx, .xlsm, .xls or .ods.",
+    )
+    file = stored_file(prefix)
+    if file is None:
+        if show_errors_for_missing:
+            st.error("Upload a contact file.", icon=":material/error:")
+        return FileOutcome(None, None, ("Upload a contact file.",))
+    if st.session_state.get(f"{prefix}_file") is None:
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.caption(f"Using **{file.name}**, uploaded earlier.")
+        right.button("Remove", key=f"{prefix}_forget", on_click=forget_file, args=(prefix,))
+
+    _seed_defaults(prefix, default_country)
+    st.checkbox(
+        "The file's first record doesn't have column headers",
+        key=f"{prefix}_no_header",
+        persist_state="session",
+    )
+    headers = None
+    if st.session_state.get(f"{prefix}_no_header"):
+        st.text_input(
+            "Column headers, comma-separated, in file order",
+            key=f"{prefix}_headers",
+            placeholder="Name, Phone, Email",
+            persist_state="session",
+            help="One name per column of the file, in the file's order.",
+        )
+        headers = parse_headers(st.session_state.get(f"{prefix}_headers", ""))
+    preview = _read_preview(prefix, file, headers)
+    if preview is None:
+        return FileOutcome(file, None, ("The file cannot be read.",))
+
+    _apply_suggestions(prefix, preview)
+    _mapping_fields(prefix, preview, duplicates_option)
+    _preview_table(prefix, preview)
+    phone = _clean(st.session_state.get(f"{prefix}_phone_col"))
+    if phone is None:
+        message = "Pick the phone number column (type its header or click it in the preview)."
+        if show_errors_for_missing:
+            st.error(message, icon=":material/error:")
+        return FileOutcome(file, None, (message,))
+    plan = _plan(prefix, file, preview, headers, allowed_countries, do_not_call, block_premium)
+    if plan is None:
+        return FileOutcome(file, None, ("The file cannot be checked.",))
+    show_summary(plan, key=f"{prefix}_problems_download")
+    problems = () if plan.to_call else ("No number in this file can be called.",)
+    return FileOutcome(file, plan, problems)
+
+
+def _seed_defaults(prefix: str, default_country: str) -> None:
+    """Set widget defaults in session_state before the widgets are drawn.
+
+    The country follows the channel's region until the user picks another one.
+    """
+    country_key = f"{prefix}_country"
+    seeded = st.session_state.get(f"{prefix}_country_seed")
+    if country_key not in st.session_state or st.session_state[country_key] == seeded:
+        st.session_state[country_key] = default_country
+    st.session_state[f"{prefix}_country_seed"] = default_country
+    st.session_state.setdefault(f"{prefix}_click_target", CLICK_PHONE)
+
+
+def _read_preview(
+    prefix: str, file: StoredFile, headers: tuple[str, ...] | None
+) -> sources.Preview | None:
+    sheet = st.session_state.get(f"{prefix}_sheet")
+    has_header = not st.session_state.get(f"{prefix}_no_header")
+    key = (file.digest, sheet, has_header, headers)
+    try:
+        preview = _cached(
+            prefix,
+            "preview",
+            key,
+            lambda: sources.read_preview(
+                file.data,
+                filename=file.name,
+                sheet=sheet,
+                has_header=has_header,
+                headers=list(headers) if headers else None,
+                max_rows=PREVIEW_ROWS,
+            ),
+        )
+    except BulkCallError as exc:
+        show_error(exc)
+        return None
+    except Exception:
+        LOG.exception("Previewing %s failed", file.name)
+        st.error(UNEXPECTED, icon=":material/bug_report:")
+        return None
+    for note in preview.notes:
+        st.info(note, icon=":material/info:")
+    if len(preview.sheet_names) > 1:
+        st.selectbox(
+            "Sheet",
+            preview.sheet_names,
+            index=preview.sheet_names.index(preview.sheet),
+            key=f"{prefix}_sheet",
+            help="This workbook has several sheets; the first one is read unless you pick another.",
+        )
+    return preview
+
+
+def _clean(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _apply_suggestions(prefix: str, preview: sources.Preview) -> None:
+    """On a new file (or new headers), preselect the likely phone and name columns."""
+    phone_key, name_key = f"{prefix}_phone_col", f"{prefix}_name_col"
+    columns = list(preview.columns)
+    stale = any(
+        _clean(st.session_state.get(k)) not in (None, *columns) for k in (phone_key, name_key)
+    )
+    if not (st.session_state.pop(f"{prefix}_suggest", False) or stale):
+        return
+    phone, name = sources.suggest_columns(preview)
+    st.session_state[phone_key] = phone
+    st.session_state[name_key] = name
+
+
+def _mapping_fields(prefix: str, preview: sources.Preview, duplicates_option: bool) -> None:
+    columns = list(preview.columns)
+    left, right = st.columns(2)
+    with left:
+        st.selectbox(
+            "Phone number column header",
+            columns,
+            index=None,
+            key=f"{prefix}_phone_col",
+            placeholder="Pick or type the header of the phone numbers",
+            accept_new_options=True,
+            on_change=_sync_selection_from_fields,
+            args=(prefix,),
+            help="You can also click the column in the preview below.",
+        )
+        labels = country_labels()
+        st.selectbox(
+            "To country code",
+            list(labels),
+            format_func=lambda code: labels.get(code, code),
+            key=f"{prefix}_country",
+            help="The country of numbers written without a country code. Its default is the "
+            "country of the channel's own number: if the value shown by default is correct, "
+            "no need to change it.",
+        )
+    with right:
+        st.selectbox(
+            "Recipient name column header (optional)",
+            columns,
+            index=None,
+            key=f"{prefix}_name_col",
+            placeholder="None",
+            accept_new_options=True,
+            on_change=_sync_selection_from_fields,
+            args=(prefix,),
+            help="Used to show each recipient's name in History.",
+        )
+        st.checkbox(
+            "Phone numbers in the uploaded file start with the country code",
+            key=f"{prefix}_has_cc",
+            persist_state="session",
+            help=COUNTRY_CODE_HELP,
+        )
+    if duplicates_option:
+        st.checkbox(
+            "Duplicates allowed",
+            key=f"{prefix}_allow_dupes",
+            persist_state="session",
+            help=DUPLICATES_HELP,
+        )
+        if st.session_state.get(f"{prefix}_allow_dupes"):
+            st.caption(
+                ":orange[Every row will be called, repeated numbers included; calls don't "
+                "wait for earlier ones, so one person may ring several times at once. "
+                "Keep it unchecked unless that is what you want.]"
+            )
+
+
+def _click_target_key(prefix: str) -> str:
+    return f"{prefix}_phone_col" if _target_is_phone(prefix) else f"{prefix}_name_col"
+
+
+def _target_is_phone(prefix: str) -> bool:
+    return st.session_state.get(f"{prefix}_click_target", CLICK_PHONE) == CLICK_PHONE
+
+
+def _sync_fields_from_selection(prefix: str) -> None:
+    """Preview callback: the clicked column goes into the field the radio points at."""
+    column = selected_column(st.session_state.get(f"{prefix}_preview"))
+    if column is None:
+        return
+    target = _click_target_key(prefix)
+    other = f"{prefix}_name_col" if _target_is_phone(prefix) else f"{prefix}_phone_col"
+    st.session_state[target] = column
+    if st.session_state.get(other) == column:
+        st.session_state[other] = None
+
+
+def _sync_selection_from_fields(prefix: str) -> None:
+    """Field or radio callback: highlight the mapped column in the preview."""
+    column = _clean(st.session_state.get(_click_target_key(prefix)))
+    st.session_state[f"{prefix}_preview"] = selection_state(column)
+
+
+def _delimiter_name(delimiter: str | None) -> str:
+    names = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}
+    return names.get(delimiter or ",", repr(delimiter))
+
+
+def _preview_table(prefix: str, preview: sources.Preview) -> None:
+    total = (
+        f"{preview.total_rows:,} rows in all"
+        if preview.total_rows is not None
+        else "more rows follow"
+        if preview.truncated
+        else f"{len(preview.data)} rows"
+    )
+    read_as = (
+        f" · read as {preview.encoding}, separated by {_delimiter_name(preview.delimiter)}"
+        if preview.encoding
+        else f" · sheet '{preview.sheet}'"
+        if preview.sheet
+        else ""
+    )
+    st.markdown(f"**Preview** · first {len(preview.data)} rows, {total}{read_as}")
+    st.radio(
+        "Clicking a column sets",
+        [CLICK_PHONE, CLICK_NAME],
+        key=f"{prefix}_click_target",
+        horizontal=True,
+        on_change=_sync_selection_from_fields,
+        args=(prefix,),
+    )
+    df_key = f"{prefix}_preview"
+    wanted = selection_state(_clean(st.session_state.get(_click_target_key(prefix))))
+    if selected_column(st.session_state.get(df_key)) != selected_column(wanted):
+        st.session_state[df_key] = wanted
+    phone = _clean(st.session_state.get(f"{prefix}_phone_col"))
+    name = _clean(st.session_state.get(f"{prefix}_name_col"))
+    config: dict[str, Any] = {"Row": st.column_config.NumberColumn("Row", format="%d")}
+    if phone in preview.columns:
+        config[phone] = st.column_config.TextColumn(f"📞 {phone}", help="Phone number column")
+    if name in preview.columns:
+        config[name] = st.column_config.TextColumn(f"👤 {name}", help="Recipient name column")
+    st.dataframe(
+        preview_frame(preview),
+        key=df_key,
+        on_select=functools.partial(_sync_fields_from_selection, prefix),
+        selection_mode="single-column",
+        column_config=config,
+        height=min(38 + 35 * len(preview.data), 300),
+    )
+
+
+def _plan(
+    prefix: str,
+    file: StoredFile,
+    preview: sources.Preview,
+    headers: tuple[str, ...] | None,
+    allowed_countries: frozenset[str] | None,
+    do_not_call: frozenset[str],
+    block_premium: bool,
+) -> planning.Plan | None:
+    sheet = preview.sheet
+    has_header = not st.session_state.get(f"{prefix}_no_header")
+    read_key = (file.digest, sheet, has_header, headers)
+    try:
+        table = _cached(
+            prefix, "table", read_key, lambda: _read_table(file, sheet, has_header, headers)
+        )
+        options = planning.PlanOptions(
+            phone_column=_clean(st.session_state.get(f"{prefix}_phone_col")) or "",
+            name_column=_clean(st.session_state.get(f"{prefix}_name_col")),
+            country=st.session_state.get(f"{prefix}_country") or "US",
+            numbers_have_country_code=bool(st.session_state.get(f"{prefix}_has_cc")),
+            allow_duplicates=bool(st.session_state.get(f"{prefix}_allow_dupes")),
+            allowed_countries=allowed_countries,
+            do_not_call=do_not_call,
+            block_premium=block_premium,
+        )
+        sources.require_column(table, options.phone_column, field="phone_column")
+        if options.name_column:
+            sources.require_column(table, options.name_column, field="name_column")
+        return _cached_plan(prefix, (read_key, options), lambda: _plan_table(table, options))
+    except BulkCallError as exc:
+        show_error(exc)
+        return None
+    except Exception:
+        # A bug, not the user's file: say so plainly and keep the page usable.
+        LOG.exception("Checking %s failed", file.name)
+        st.error(UNEXPECTED, icon=":material/bug_report:")
+        return None
+
+
+def _read_table(
+    file: StoredFile, sheet: str | None, has_header: bool, headers: tuple[str, ...] | None
+) -> sources.Table:
+    report, done = progress_reporter(f"Reading {file.name}…")
+    try:
+        return sources.read_table(
+            file.data,
+            filename=file.name,
+            sheet=sheet,
+            has_header=has_header,
+            headers=list(headers) if headers else None,
+            progress=report,
+        )
+    finally:
+        done()
+
+
+def _plan_table(table: sources.Table, options: planning.PlanOptions) -> planning.Plan:
+    report, done = progress_reporter("Checking every number…")
+    try:
+        return planning.plan_table(table, options, progress=report)
+    finally:
+        done()
+
+
+def show_summary(plan: planning.Plan, *, key: str) -> None:
+    """The validation summary: counts, warnings, and the rejected rows with reasons."""
+    st.markdown("**Validation**")
+    columns = st.columns(len(summary_metrics(plan)))
+    for column, (label, value, help_text) in zip(columns, summary_metrics(plan), strict=True):
+        column.metric(label, f"{value:,}", help=help_text)
+    for warning in plan.warnings:
+        st.warning(warning, icon=":material/warning:")
+    count = len(plan.problems) + len(plan.duplicate_rows)
+    if not count:
+        return
+    shown = min(count, PROBLEM_ROWS_SHOWN)
+    with st.expander(f"Rows that will not be called ({count:,})", expanded=bool(plan.invalid)):
+        st.dataframe(problems_frame(plan, PROBLEM_ROWS_SHOWN), hide_index=True)
+        if shown < count:
+            st.caption(f"Showing the first {shown:,}; download the list for all of them.")
+        st.download_button(
+            "Download all rejected rows (CSV)",
+            data=lambda: problems_frame(plan).to_csv(index=False).encode("utf-8"),
+            file_name="rejected_rows.csv",
+            mime="text/csv",
+            key=key,
+            on_click="ignore",
+        )
