@@ -58,6 +58,8 @@ from bulkcall_core.errors import ColumnNotFoundError, SourceError
 SUPPORTED_EXTENSIONS = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods")
 WORKBOOK_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".xlsb")
 DELIMITERS = (",", ";", "\t", "|")  # in order of preference when two fit equally well
+# A file where no delimiter fits is one column: split it on a character text never holds.
+ONE_COLUMN = "\x1f"
 
 PREVIEW_ROWS = 50  # what the dashboard shows under the upload
 SNIFF_BYTES = 64 * 1024  # head decoded to detect encoding and delimiter: hundreds of rows
@@ -184,25 +186,30 @@ class _Input:
     """One contact file, whatever it came as; reads only what is asked for."""
 
     def __init__(self, label: str, extension: str) -> None:
-        self.label = label  # the file as messages name it: 'contacts.csv'
+        self.label = label  # the file as messages name it: 'contacts.csv', or "the file"
         self.extension = extension  # lower-case suffix of the given name, "" when none
         self._data: bytes | None = None
         self._path: Path | None = None
         self._file: BinaryIO | None = None
         self._position: int | None = None
 
+    @property
+    def title(self) -> str:
+        """`label` at the start of a sentence."""
+        return self.label[:1].upper() + self.label[1:]
+
     @classmethod
     def open(cls, source: Source, filename: str | None) -> _Input:
         name = filename or _source_name(source)
-        file = cls(f"'{Path(name).name}'" if name else "The file", Path(name or "").suffix.lower())
+        file = cls(f"'{Path(name).name}'" if name else "the file", Path(name or "").suffix.lower())
         if isinstance(source, bytes | bytearray | memoryview):
             file._data = bytes(source) if not isinstance(source, bytes) else source
         elif isinstance(source, str | os.PathLike):
-            file._path = _existing_path(Path(source), file.label)
+            file._path = _existing_path(Path(source), file.title)
         elif hasattr(source, "read"):
             file._attach(source)
         else:
-            raise SourceError(f"{file.label} is not a file (got {type(source).__name__})")
+            raise SourceError(f"{file.title} is not a file (got {type(source).__name__})")
         return file
 
     def __enter__(self) -> _Input:
@@ -221,7 +228,7 @@ class _Input:
     def head(self, size: int) -> bytes:
         """The first `size` bytes (fewer when the file is shorter)."""
         if self._data is None and self._path is not None:
-            with _opened(self._path, self.label) as handle:
+            with _opened(self._path, self.title) as handle:
                 return handle.read(size)
         if self._data is None and self._file is not None and _seekable(self._file):
             self._file.seek(0)
@@ -231,7 +238,7 @@ class _Input:
     def read_all(self) -> bytes:
         """Every byte of the file."""
         if self._data is None and self._path is not None:
-            with _opened(self._path, self.label) as handle:
+            with _opened(self._path, self.title) as handle:
                 self._data = handle.read()
         elif self._data is None and self._file is not None:
             if _seekable(self._file):
@@ -243,12 +250,12 @@ class _Input:
     def buffer(self) -> BinaryIO:
         """A seekable binary file over the whole content (for zipfile and calamine)."""
         if self._data is None and self._path is not None:
-            return _opened(self._path, self.label)
+            return _opened(self._path, self.title)
         return io.BytesIO(self.read_all())
 
     def _bytes(self, chunk: object) -> bytes:
         if not isinstance(chunk, bytes | bytearray):
-            raise SourceError(f"{self.label} was opened as text; open it in binary mode ('rb')")
+            raise SourceError(f"{self.title} was opened as text; open it in binary mode ('rb')")
         return bytes(chunk)
 
 
@@ -319,12 +326,12 @@ def _classify(file: _Input) -> tuple[str, tuple[str, ...]]:
     """'csv' or 'workbook', plus notes when the name said otherwise; raises for anything else."""
     head = file.head(SNIFF_BYTES)
     if not head:
-        raise SourceError(f"{file.label} is empty (0 bytes); export the contacts again and upload")
+        raise SourceError(f"{file.title} is empty (0 bytes); export the contacts again and upload")
     if head.startswith(ZIP_MAGIC) or head.startswith(CFB_MAGIC):
         _check_container(file, head)
         if file.extension in (".csv", ".txt", ".tsv"):
             return "workbook", (
-                f"{file.label} is named {file.extension} but holds a workbook; "
+                f"{file.title} is named {file.extension} but holds a workbook; "
                 "it was read as a workbook.",
             )
         return "workbook", ()
@@ -333,7 +340,7 @@ def _classify(file: _Input) -> tuple[str, tuple[str, ...]]:
         raise _not_a_spreadsheet(file, looks_like)
     if file.extension in WORKBOOK_EXTENSIONS:
         return "csv", (
-            f"{file.label} is named {file.extension} but holds text (CSV), not a "
+            f"{file.title} is named {file.extension} but holds text (CSV), not a "
             "workbook; it was read as CSV.",
         )
     return "csv", ()
@@ -364,11 +371,11 @@ def _is_binary(text: str) -> bool:
 def _not_a_spreadsheet(file: _Input, looks_like: str) -> SourceError:
     if file.extension in WORKBOOK_EXTENSIONS:
         return SourceError(
-            f"{file.label} is named {file.extension} but is not an Excel workbook (its content "
+            f"{file.title} is named {file.extension} but is not an Excel workbook (its content "
             f"looks like {looks_like}); export it again from the other system as .xlsx or .csv"
         )
     return SourceError(
-        f"{file.label} is not a CSV or Excel file (its content looks like {looks_like}); "
+        f"{file.title} is not a CSV or Excel file (its content looks like {looks_like}); "
         "upload the contacts as .csv, .xlsx, .xls or .ods"
     )
 
@@ -405,14 +412,14 @@ def _zip_contents(file: _Input) -> str | None:
 
 def _damaged(file: _Input) -> SourceError:
     return SourceError(
-        f"{file.label} is damaged or incomplete (its workbook data is cut off or corrupt); "
+        f"{file.title} is damaged or incomplete (its workbook data is cut off or corrupt); "
         "download or export it again and upload the new file"
     )
 
 
 def _password_protected(file: _Input) -> SourceError:
     return SourceError(
-        f"{file.label} is password-protected; remove the password in Excel "
+        f"{file.title} is password-protected; remove the password in Excel "
         "(File > Info > Protect Workbook) and upload again"
     )
 
@@ -476,33 +483,34 @@ def _decode_head(data: bytes, encoding: str, complete: bool) -> str:
     return codecs.getincrementaldecoder(encoding)(errors="replace").decode(data, final=complete)
 
 
-def _sniff_delimiter(sample: str, complete: bool, extension: str) -> str:
-    """The delimiter that splits the first records into the same number of fields (2+).
-
-    The first record (the header) must agree with the most common count, since it sets the
-    width; ties go to the earlier of `DELIMITERS`.
+def _sniff_delimiter(sample: str, complete: bool) -> str | None:
+    """The delimiter that splits the first records like the first one (the header), 2+ fields.
 
     csv.Sniffer guesses from character frequencies and often picks a letter or a space;
-    counting fields with the csv module itself respects quotes.
+    counting fields with the csv module itself respects quotes. The first record sets the
+    width, so a candidate must split it into 2+ fields; the one most records agree with wins,
+    ties going to the earlier of `DELIMITERS`. None means one column; but a delimiter that
+    makes every record blank (",,,") is taken, so such a file reads as blank, not as text.
     """
     best: tuple[tuple[bool, float, int, int], str] | None = None
+    blanks_only = None
     for rank, delimiter in enumerate(DELIMITERS):
         counts = _field_counts(sample, delimiter, complete)
+        if counts is None or (not counts and delimiter not in sample):
+            continue
         if not counts:
+            blanks_only = blanks_only or delimiter
             continue
-        mode = max(set(counts), key=counts.count)
-        if mode < 2 or counts[0] != mode:  # the first row (the header) sets the width
-            continue
-        share = counts.count(mode) / len(counts)
-        score = (share == 1.0, share, mode, -rank)
-        if best is None or score > best[0]:
+        width = counts[0]
+        share = counts.count(width) / len(counts)
+        score = (share == 1.0, share, width, -rank)
+        if width >= 2 and (best is None or score > best[0]):
             best = (score, delimiter)
-    if best is not None:
-        return best[1]
-    return "\t" if extension == ".tsv" else ","  # one column: any delimiter reads it the same
+    return blanks_only if best is None else best[1]
 
 
-def _field_counts(sample: str, delimiter: str, complete: bool) -> list[int]:
+def _field_counts(sample: str, delimiter: str, complete: bool) -> list[int] | None:
+    """Fields per non-blank record of the sample; None when the csv module gives up."""
     counts: list[int] = []
     try:
         for record in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter):
@@ -511,7 +519,7 @@ def _field_counts(sample: str, delimiter: str, complete: bool) -> list[int]:
             if len(counts) > SNIFF_RECORDS:
                 break
     except csv.Error:
-        return []
+        return None
     if not complete and len(counts) > 1:
         counts.pop()  # the last record of a cut sample may be cut too
     return counts
@@ -562,7 +570,7 @@ def _read_csv(file: _Input, names: _Names, report: _Progress) -> Table:
     encoding = _detect_encoding(data, complete=True)
     whole = len(data) <= SNIFF_BYTES
     sample = _decode_head(data[:SNIFF_BYTES], encoding, complete=whole)
-    delimiter = _sniff_delimiter(sample, whole, file.extension)
+    delimiter = _sniff_delimiter(sample, whole)
     report(0.05)
     parsed = _parse_with_arrow(data, encoding, delimiter, report)
     if parsed is None:  # input pyarrow cannot take exactly: the csv module reads it row by row
@@ -578,7 +586,7 @@ def _read_csv(file: _Input, names: _Names, report: _Progress) -> Table:
 
 
 def _parse_with_arrow(
-    data: bytes, encoding: str, delimiter: str, report: _Progress
+    data: bytes, encoding: str, delimiter: str | None, report: _Progress
 ) -> _Parsed | None:
     """pyarrow's parser (~10x the csv module), or None when the input needs the exact path.
 
@@ -598,7 +606,9 @@ def _parse_with_arrow(
                 encoding="utf8" if encoding.startswith("utf-8") else encoding,
             ),
             parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
+                delimiter=delimiter or ONE_COLUMN,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
             ),
             convert_options=_ARROW_TEXT,
         )
@@ -614,9 +624,9 @@ def _parse_with_arrow(
     return _Parsed(list(table.columns), np.arange(1, table.num_rows + 1, dtype=np.int64))
 
 
-def _records(text: Iterable[str], delimiter: str, file: _Input) -> Iterator[list[str]]:
+def _records(text: Iterable[str], delimiter: str | None, file: _Input) -> Iterator[list[str]]:
     """csv records; a field past csv's size limit can only be a quote left open."""
-    reader = csv.reader(text, delimiter=delimiter)
+    reader = csv.reader(text, delimiter=delimiter or ONE_COLUMN)
     count = 0
     try:
         for record in reader:
@@ -626,7 +636,7 @@ def _records(text: Iterable[str], delimiter: str, file: _Input) -> Iterator[list
         raise _open_quote(file, count + 1) from exc
     except UnicodeDecodeError as exc:
         raise SourceError(
-            f"{file.label} is not valid {exc.encoding} text after row {count}; save it again as "
+            f"{file.title} is not valid {exc.encoding} text after row {count}; save it again as "
             "UTF-8 CSV and upload that"
         ) from exc
 
@@ -671,7 +681,7 @@ def _preview_csv(file: _Input, names: _Names, max_rows: int) -> Preview:
         encoding = _detect_encoding(head, complete)
         text = _decode_head(head, encoding, complete)
         whole = complete and len(text) <= SNIFF_BYTES
-        delimiter = _sniff_delimiter(text[:SNIFF_BYTES], whole, file.extension)
+        delimiter = _sniff_delimiter(text[:SNIFF_BYTES], whole)
         wanted = max_rows + 1 + names.has_header  # one more row than shown tells "truncated"
         records = _records(io.StringIO(text, newline=""), delimiter, file)
         parsed = _parse_records(
@@ -743,7 +753,7 @@ def _calamine_call(file: _Input, call: Callable[[], object]):  # noqa: ANN202 - 
         raise _damaged(file) from exc
     except (python_calamine.CalamineError, ValueError, OSError, EOFError) as exc:
         raise SourceError(
-            f"{file.label} could not be read as a workbook ({_first_line(exc)}); open it in Excel "
+            f"{file.title} could not be read as a workbook ({_first_line(exc)}); open it in Excel "
             "or LibreOffice, save it again as .xlsx, and upload that"
         ) from exc
 
@@ -765,7 +775,7 @@ def _choose_sheet(
         ]
         if visible or names:
             return (visible or names)[0]
-        raise SourceError(f"{file.label} has no sheets; export the contacts again")
+        raise SourceError(f"{file.title} has no sheets; export the contacts again")
     if sheet in names:
         return sheet
     folded = [name for name in names if _fold(name) == _fold(sheet)]
@@ -901,7 +911,7 @@ def _build(
         raise _too_long(parsed, file, names, delimiter)
     if not len(numbers):
         raise SourceError(
-            f"{file.label} has no data: every row is blank; export the contacts again"
+            f"{file.title} has no data: every row is blank; export the contacts again"
         )
     header: list[str | None] = [None] * len(columns)
     if names.has_header:
@@ -909,7 +919,7 @@ def _build(
         columns, numbers = [column.slice(1) for column in columns], numbers[1:]
         if not len(numbers):
             raise SourceError(
-                f"{file.label} has a header row but no data rows; add the contacts below the "
+                f"{file.title} has a header row but no data rows; add the contacts below the "
                 "header, or check that you picked the right file" + (" and sheet" if sheet else "")
             )
     columns, header = _drop_empty_edges(columns, header, parsed.filled)
@@ -977,7 +987,7 @@ def _column_names(header: list[str | None], names: _Names, file: _Input) -> tupl
         if len(names.given) != len(header):
             raise SourceError(
                 f"You gave {len(names.given)} header{'s' * (len(names.given) != 1)} but "
-                f"{file.label} has {len(header)} column{'s' * (len(header) != 1)}; give one "
+                f"{file.title} has {len(header)} column{'s' * (len(header) != 1)}; give one "
                 "header per column, in file order",
                 field="headers",
             )
