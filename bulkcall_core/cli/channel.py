@@ -11,7 +11,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
+
+from sqlmodel import Session
 
 from bulkcall_core import channels
 from bulkcall_core.database import get_engine, new_session
@@ -67,10 +70,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001
 
 
 def run_add(args: argparse.Namespace) -> int:
-    settings = get_settings()
     token = _token_from_environment()
-    with new_session(get_engine(settings)) as session:
-        channel = channels.add_channel(
+
+    def add(session: Session, settings: Settings) -> Channel:
+        return channels.add_channel(
             session=session,
             settings=settings,
             name=args.name,
@@ -80,9 +83,8 @@ def run_add(args: argparse.Namespace) -> int:
             calls_per_second=args.cps,
             allowed_countries=args.allowed_countries,
         )
-        session.commit()
-        _print_one(channel, settings, args.json, verb="Added")
-    return 0
+
+    return _change_and_show(args, "Added", add)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -100,21 +102,19 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    with new_session(get_engine(settings)) as session:
+    def verify(session: Session, settings: Settings) -> Channel:
         channel = channels.get_channel_by_name(session=session, name=args.name)
-        channels.verify_channel(session=session, settings=settings, channel_id=channel.id)
-        session.commit()
-        _print_one(channel, settings, args.json, verb="Verified")
-    return 0
+        return channels.verify_channel(session=session, settings=settings, channel_id=channel.id)
+
+    return _change_and_show(args, "Verified", verify)
 
 
 def run_update(args: argparse.Namespace) -> int:
-    settings = get_settings()
     token = _token_from_environment() if args.new_token else None
-    with new_session(get_engine(settings)) as session:
+
+    def update(session: Session, settings: Settings) -> Channel:
         channel = channels.get_channel_by_name(session=session, name=args.name)
-        channels.update_channel(
+        return channels.update_channel(
             session=session,
             channel_id=channel.id,
             calls_per_second=args.cps,
@@ -123,9 +123,8 @@ def run_update(args: argparse.Namespace) -> int:
             auth_token=token,
             settings=settings,
         )
-        session.commit()
-        _print_one(channel, settings, args.json, verb="Updated")
-    return 0
+
+    return _change_and_show(args, "Updated", update)
 
 
 def run_remove(args: argparse.Namespace) -> int:
@@ -135,6 +134,18 @@ def run_remove(args: argparse.Namespace) -> int:
         channels.remove_channel(session=session, channel_id=channel.id)
         session.commit()
     print(f"Removed channel {channel.name!r}")
+    return 0
+
+
+def _change_and_show(
+    args: argparse.Namespace, verb: str, change: Callable[[Session, Settings], Channel]
+) -> int:
+    """Run `change` in one transaction, commit, and print the channel it returns."""
+    settings = get_settings()
+    with new_session(get_engine(settings)) as session:
+        channel = change(session, settings)
+        session.commit()
+        _print_one(channel, settings, args.json, verb=verb)
     return 0
 
 
