@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -31,6 +31,7 @@ PLANS_KEPT = 2
 # A progress bar is redrawn at most this often (fraction of the work), not on every chunk.
 PROGRESS_STEP = 0.02
 
+T = TypeVar("T")
 LOG = logging.getLogger(__name__)
 UNEXPECTED = (
     "This file could not be checked because of an error in bulkcall itself, not in your file. "
@@ -303,8 +304,8 @@ def _read_preview(
     sheet = st.session_state.get(f"{prefix}_sheet")
     has_header = not st.session_state.get(f"{prefix}_no_header")
     key = (file.digest, sheet, has_header, headers)
-    try:
-        preview = _cached(
+    preview = guarded(
+        lambda: _cached(
             prefix,
             "preview",
             key,
@@ -316,13 +317,10 @@ def _read_preview(
                 headers=list(headers) if headers else None,
                 max_rows=PREVIEW_ROWS,
             ),
-        )
-    except BulkCallError as exc:
-        show_error(exc)
-        return None
-    except Exception:
-        LOG.exception("Previewing %s failed", file.name)
-        st.error(UNEXPECTED, icon=":material/bug_report:")
+        ),
+        f"previewing {file.name}",
+    )
+    if preview is None:
         return None
     for note in preview.notes:
         st.info(note, icon=":material/info:")
@@ -504,32 +502,40 @@ def _plan(
     sheet = preview.sheet
     has_header = not st.session_state.get(f"{prefix}_no_header")
     read_key = (file.digest, sheet, has_header, headers)
-    try:
+    options = planning.PlanOptions(
+        phone_column=_clean(st.session_state.get(f"{prefix}_phone_col")) or "",
+        name_column=_clean(st.session_state.get(f"{prefix}_name_col")),
+        country=st.session_state.get(f"{prefix}_country") or "US",
+        numbers_have_country_code=bool(st.session_state.get(f"{prefix}_has_cc")),
+        allow_duplicates=bool(st.session_state.get(f"{prefix}_allow_dupes")),
+        allowed_countries=allowed_countries,
+        do_not_call=do_not_call,
+        block_premium=block_premium,
+    )
+
+    def make() -> planning.Plan:
         table = _cached(
             prefix, "table", read_key, lambda: _read_table(file, sheet, has_header, headers)
-        )
-        options = planning.PlanOptions(
-            phone_column=_clean(st.session_state.get(f"{prefix}_phone_col")) or "",
-            name_column=_clean(st.session_state.get(f"{prefix}_name_col")),
-            country=st.session_state.get(f"{prefix}_country") or "US",
-            numbers_have_country_code=bool(st.session_state.get(f"{prefix}_has_cc")),
-            allow_duplicates=bool(st.session_state.get(f"{prefix}_allow_dupes")),
-            allowed_countries=allowed_countries,
-            do_not_call=do_not_call,
-            block_premium=block_premium,
         )
         sources.require_column(table, options.phone_column, field="phone_column")
         if options.name_column:
             sources.require_column(table, options.name_column, field="name_column")
         return _cached_plan(prefix, (read_key, options), lambda: _plan_table(table, options))
+
+    return guarded(make, f"checking {file.name}")
+
+
+def guarded(work: Callable[[], T], what: str) -> T | None:
+    """`work()`, or None after showing why not: a core error's message, or for a bug (not
+    the user's fault) a plain apology while the traceback goes to the log."""
+    try:
+        return work()
     except BulkCallError as exc:
         show_error(exc)
-        return None
     except Exception:
-        # A bug, not the user's file: say so plainly and keep the page usable.
-        LOG.exception("Checking %s failed", file.name)
+        LOG.exception("Unexpected error while %s", what)
         st.error(UNEXPECTED, icon=":material/bug_report:")
-        return None
+    return None
 
 
 def _read_table(

@@ -7,16 +7,19 @@ Imports use the same upload, mapping, preview and validation as the Bulk calling
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
+from sqlmodel import Session
 
 from bulkcall_core import channels, contacts
 from bulkcall_core.errors import BulkCallError
 from pages import _contact_file as contact_file
 from pages._common import format_time, page_header, session, show_error
 
+T = TypeVar("T")
 # Contacts shown per page of the browser: a screenful, and a small payload for the browser.
 PAGE_SIZE = 100
 # Do-not-call entries shown at once; search narrows the rest.
@@ -37,6 +40,19 @@ def _show_flash() -> None:
     message = st.session_state.pop("contacts_flash", None)
     if message:
         st.success(message, icon=":material/check_circle:")
+
+
+def run_action(action: Callable[[Session], T]) -> T | None:
+    """`action(db)` in a new session, committed; a core error is shown where the page is and
+    gives None (nothing is committed then)."""
+    try:
+        with session() as db:
+            result = action(db)
+            db.commit()
+            return result
+    except BulkCallError as exc:
+        show_error(exc)
+        return None
 
 
 def _default_country() -> str:
@@ -87,12 +103,8 @@ def new_list_form() -> None:
         name = st.text_input("Name of the new list", key="contacts_new_name", max_chars=200)
         if not st.form_submit_button("Create", type="primary"):
             return
-    try:
-        with session() as db:
-            created = contacts.create_list(session=db, name=name)
-            db.commit()
-    except BulkCallError as exc:
-        show_error(exc)
+    created = run_action(lambda db: contacts.create_list(session=db, name=name))
+    if created is None:
         return
     st.session_state["contacts_list"] = created.id
     st.session_state.pop("contacts_new_name", None)
@@ -123,24 +135,15 @@ def list_actions(summary: contacts.ListSummary) -> None:
 
 
 def _rename(summary: contacts.ListSummary, name: str) -> None:
-    try:
-        with session() as db:
-            renamed = contacts.rename_list(session=db, list_id=summary.id, name=name)
-            db.commit()
-    except BulkCallError as exc:
-        show_error(exc)
+    renamed = run_action(lambda db: contacts.rename_list(session=db, list_id=summary.id, name=name))
+    if renamed is None:
         return
     _flash(f"List renamed to '{renamed.name}'.")
     st.rerun()
 
 
 def _delete(summary: contacts.ListSummary) -> None:
-    try:
-        with session() as db:
-            contacts.delete_list(session=db, list_id=summary.id)
-            db.commit()
-    except BulkCallError as exc:
-        show_error(exc)
+    if run_action(lambda db: contacts.delete_list(session=db, list_id=summary.id) or True) is None:
         return
     st.session_state.pop("contacts_delete_sure", None)
     st.session_state.pop("contacts_list", None)
@@ -265,19 +268,17 @@ def add_contact_form(summary: contacts.ListSummary, country: str) -> None:
         submitted = st.form_submit_button("Add contact", type="primary")
     if not submitted:
         return
-    try:
-        with session() as db:
-            contact = contacts.add_contact(
-                session=db,
-                list_id=summary.id,
-                phone=phone,
-                name=name or None,
-                country=country,
-                has_country_code=has_cc,
-            )
-            db.commit()
-    except BulkCallError as exc:
-        show_error(exc)
+    contact = run_action(
+        lambda db: contacts.add_contact(
+            session=db,
+            list_id=summary.id,
+            phone=phone,
+            name=name or None,
+            country=country,
+            has_country_code=has_cc,
+        )
+    )
+    if contact is None:
         return
     _flash(f"{contact.name or contact.phone} ({contact.phone}) added to '{summary.name}'.")
     st.rerun()
@@ -292,12 +293,9 @@ def import_into(summary: contacts.ListSummary, country: str) -> None:
     label = f"Import {outcome.plan.to_call:,} contacts into '{summary.name}'"
     if not st.button(label, key="contacts_import_go", type="primary"):
         return
-    try:
-        with session() as db:
-            result = contacts.import_plan(session=db, list_id=summary.id, plan=outcome.plan)
-            db.commit()
-    except BulkCallError as exc:
-        show_error(exc)
+    plan = outcome.plan
+    result = run_action(lambda db: contacts.import_plan(session=db, list_id=summary.id, plan=plan))
+    if result is None:
         return
     contact_file.forget_file("contacts_import")
     _flash(
@@ -360,14 +358,12 @@ def dnc_add_form(country: str) -> None:
         submitted = st.form_submit_button("Add to do-not-call", type="primary")
     if not submitted:
         return
-    try:
-        with session() as db:
-            entry = contacts.add_do_not_call(
-                session=db, phone=phone, note=note, country=country, has_country_code=has_cc
-            )
-            db.commit()
-    except BulkCallError as exc:
-        show_error(exc)
+    entry = run_action(
+        lambda db: contacts.add_do_not_call(
+            session=db, phone=phone, note=note, country=country, has_country_code=has_cc
+        )
+    )
+    if entry is None:
         return
     _flash(f"{entry.phone} is on the do-not-call list: no campaign will call it.")
     st.rerun()
@@ -417,9 +413,10 @@ def dnc_import(country: str) -> None:
     label = f"Add {outcome.plan.to_call:,} numbers to the do-not-call list"
     if not st.button(label, key="contacts_dnc_import_go", type="primary"):
         return
-    with session() as db:
-        added = contacts.import_do_not_call(session=db, plan=outcome.plan, note=note)
-        db.commit()
+    plan = outcome.plan
+    added = run_action(lambda db: contacts.import_do_not_call(session=db, plan=plan, note=note))
+    if added is None:
+        return
     contact_file.forget_file("contacts_dnc")
     _flash(f"{added:,} numbers added to the do-not-call list.")
     st.rerun()
