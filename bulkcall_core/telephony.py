@@ -18,10 +18,12 @@ request logging leaves out; this module logs nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,6 +41,9 @@ from bulkcall_core.settings import Settings
 # Concurrent HTTP connections per client: the dispatcher places calls from a thread pool and
 # holding 100 calls per second at ~0.3 s per round trip needs ~30 in flight.
 CONNECTION_POOL_SIZE = 64
+# SDK clients kept per process (one per account and settings): enough for every channel of an
+# install, small enough that stale ones (rotated tokens) fall out.
+CLIENT_CACHE_SIZE = 32
 # Twilio's largest list page; fewer round trips when reconciling thousands of calls.
 MAX_PAGE_SIZE = 1000
 # Every progress event, so History can show ringing and answered calls live.
@@ -129,10 +134,26 @@ class _BaseUrlHttpClient(TwilioHttpClient):
 
 def make_client(*, account_sid: str, auth_token: str, settings: Settings) -> Client:
     """An SDK client for one account, talking to settings.twilio_api_base_url with
-    settings.twilio_timeout_seconds per request. Safe to share between threads."""
-    http_client = _BaseUrlHttpClient(
-        settings.twilio_api_base_url, timeout=settings.twilio_timeout_seconds
+    settings.twilio_timeout_seconds per request. Safe to share between threads.
+
+    Clients are kept per process (CLIENT_CACHE_SIZE), so that campaigns and polls of one
+    account reuse open connections; the process id is part of the key because a forked
+    worker must not share its parent's sockets.
+    """
+    return _cached_client(
+        os.getpid(),
+        account_sid,
+        auth_token,
+        settings.twilio_api_base_url,
+        settings.twilio_timeout_seconds,
     )
+
+
+@lru_cache(maxsize=CLIENT_CACHE_SIZE)
+def _cached_client(
+    _pid: int, account_sid: str, auth_token: str, base_url: str, timeout: float
+) -> Client:
+    http_client = _BaseUrlHttpClient(base_url, timeout=timeout)
     return Client(account_sid, auth_token, http_client=http_client)
 
 

@@ -61,6 +61,17 @@ class _Receiver:
                 self.send_response(204)
                 self.end_headers()
 
+            def do_GET(self) -> None:  # noqa: N802
+                receiver.received.append(
+                    {
+                        "path": self.path,
+                        "signature": self.headers.get("X-Twilio-Signature"),
+                        "form": dict(parse_qsl(self.path.partition("?")[2])),
+                    }
+                )
+                self.send_response(204)
+                self.end_headers()
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -405,6 +416,22 @@ def test_status_callbacks_are_signed_like_twilio(fake, account, client, receiver
     assert final["CallDuration"] == "12" and final["AnsweredBy"] == "human"
     assert not validator.validate(url, {**final, "CallStatus": "busy"}, received[-1]["signature"])
     assert all(callback.status_code == 204 for callback in fake.callbacks)
+
+
+def test_get_callbacks_are_signed_over_the_whole_url(fake, account, client, receiver) -> None:
+    """With StatusCallbackMethod=GET the fields travel in the query and are signed with it."""
+    client.calls.create(
+        to=TO,
+        from_=FROM,
+        twiml=TWIML,
+        status_callback=f"{receiver.url}/s?campaign=7",
+        status_callback_method="GET",
+    )
+    assert fake.wait_idle(5)
+    (request,) = receiver.received
+    assert request["form"]["CallStatus"] == "completed" and request["form"]["campaign"] == "7"
+    url = receiver.url + request["path"]
+    assert RequestValidator(account.token).validate(url, {}, request["signature"])
 
 
 def test_only_completed_is_sent_without_status_callback_event(fake, client, receiver) -> None:

@@ -253,3 +253,12 @@ def test_token_never_reaches_the_logs(fake, account, client, caplog) -> None:
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "Calls.json" in logged  # the SDK did log its requests
     assert account.token not in logged and basic not in logged
+
+
+def test_clients_are_reused_per_account_and_token(fake, account, settings_factory) -> None:
+    """Polls and campaigns of one account share a client (and its open connections)."""
+    settings = settings_factory(twilio_api_base_url=fake.base_url)
+    first = make_client(account_sid=account.sid, auth_token=account.token, settings=settings)
+    again = make_client(account_sid=account.sid, auth_token=account.token, settings=settings)
+    other = make_client(account_sid=account.sid, auth_token="rotated", settings=settings)
+    assert first is again and other is not first

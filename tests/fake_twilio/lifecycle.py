@@ -100,6 +100,7 @@ class Lifecycle:
         self.pool = ThreadPoolExecutor(CALLBACK_WORKERS, thread_name_prefix="fake-twilio-callback")
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
+        self._sessions = threading.local()  # one keep-alive session per callback thread
 
     @property
     def busy(self) -> bool:
@@ -238,16 +239,19 @@ class Lifecycle:
             "User-Agent": "TwilioProxy/1.1",
             "I-Twilio-Idempotency-Token": f"{record.call_sid}-{sequence}",
         }
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        data = None if record.method == "GET" else record.params
         try:
-            if record.method == "GET":
-                answer = requests.get(record.url, headers=headers, timeout=CALLBACK_TIMEOUT_SECONDS)
-            else:
-                answer = requests.post(
-                    record.url,
-                    data=record.params,
-                    headers=headers,
-                    timeout=CALLBACK_TIMEOUT_SECONDS,
-                )
+            answer = session.request(
+                record.method,
+                record.url,
+                data=data,
+                headers=headers,
+                timeout=CALLBACK_TIMEOUT_SECONDS,
+                allow_redirects=False,
+            )
             with self.fake.lock:
                 record.status_code = answer.status_code
         except requests.RequestException as exc:
