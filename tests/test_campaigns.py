@@ -457,3 +457,15 @@ def test_outcome_counts_of_new_campaign_are_all_pending(session: Session) -> Non
 def test_outcome_counts_of_unknown_campaign_is_refused(session: Session) -> None:
     with pytest.raises(CampaignError, match="No campaign 77"):
         outcome_counts(session=session, campaign_id=77)
+
+
+def test_bulk_insert_gives_the_sqlite_page_cache_back(
+    session: Session, ids: dict[str, int]
+) -> None:
+    """The larger page cache used while storing calls is only borrowed (SQLite only)."""
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("a SQLite pragma")
+    connection = session.connection()
+    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    create(session, ids)
+    assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == before
