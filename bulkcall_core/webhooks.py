@@ -27,12 +27,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import uvicorn
 from sqlalchemy import Engine, text
 from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -56,6 +58,8 @@ AMD_PATH = "/twilio/amd"
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # A token's file never changes (new content gets a new token), so Twilio may cache it long.
 MEDIA_CACHE_CONTROL = "public, max-age=86400, immutable"
+# Twilio's callbacks are well under 2 KB; anything far larger is not one and is not parsed.
+MAX_CALLBACK_BYTES = 64 * 1024
 # How long `serve_in_background` waits for the server to accept connections.
 START_TIMEOUT_SECONDS = 10.0
 
@@ -171,7 +175,10 @@ async def _amd_callback(request: Request) -> Response:
 async def _callback(
     request: Request, required: tuple[str, ...], apply: Callable[[Engine, dict[str, str]], None]
 ) -> Response:
-    form = await _signed_form(request)
+    body = await _limited_body(request)
+    if body is None:
+        return PlainTextResponse("A callback is a few hundred bytes; this is too large", 413)
+    form = await _signed_form(request, body)
     if form is None:
         return PlainTextResponse("Invalid or missing X-Twilio-Signature", status_code=403)
     missing = [name for name in required if not form.get(name)]
@@ -211,10 +218,20 @@ def _int_or_none(value: str | None) -> int | None:
 # -- signatures ------------------------------------------------------------------------------
 
 
-async def _signed_form(request: Request) -> dict[str, str] | None:
+async def _limited_body(request: Request) -> bytes | None:
+    """The request body, or None past MAX_CALLBACK_BYTES (read no further than that)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_CALLBACK_BYTES:
+            return None
+    return body
+
+
+async def _signed_form(request: Request, body: bytes) -> dict[str, str] | None:
     """The callback's form when its signature is valid for one of our channels, else None."""
     signature = request.headers.get("x-twilio-signature")
-    form = await request.form()
+    form = FormData(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     params = {key: str(value) for key, value in form.items()}
     account_sid = params.get("AccountSid")
     if not signature or not account_sid:

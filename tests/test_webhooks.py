@@ -339,3 +339,10 @@ def test_fake_twilio_callbacks_complete_a_call_and_its_campaign(server, db, hook
     assert (fresh.status, fresh.state, fresh.duration_seconds) == ("completed", "done", 12)
     campaign = db.get(Campaign, fresh.campaign_id)
     assert campaign is not None and campaign.status == CampaignStatus.COMPLETED
+
+
+def test_an_oversized_callback_is_refused_unparsed(server, db, hooks_settings) -> None:  # type: ignore[no-untyped-def]
+    call = placed_call(db, hooks_settings)
+    params = status_params(call, "completed", Padding="x" * (webhooks.MAX_CALLBACK_BYTES + 1))
+    assert post_signed(server.url + "/twilio/status", params).status_code == 413
+    assert reload(db, call).status == "queued"
