@@ -664,8 +664,10 @@ def _check_quotes(parsed: _Parsed, data: bytes, encoding: str, file: _Input) -> 
         raise _open_quote(file, int(parsed.row_numbers[-1]))
 
 
-def _fallback_progress(report: _Progress, text: io.TextIOWrapper, size: int) -> Callable[[], None]:
-    def update() -> None:
+def _fallback_progress(
+    report: _Progress, text: io.TextIOWrapper, size: int
+) -> Callable[[int], None]:
+    def update(_records: int) -> None:
         report(0.05 + 0.8 * text.buffer.tell() / max(size, 1))
 
     return update
@@ -719,10 +721,18 @@ def _read_workbook(
         sheet_names = tuple(workbook.sheet_names)
         chosen = _choose_sheet(workbook, sheet, file)
         report(0.05)
-        rows = _calamine_call(file, lambda: workbook.get_sheet_by_name(chosen).iter_rows())
-        report(0.5)
-        wanted = None if limit is None else limit + 1 + names.has_header
-        grid = _parse_records(_text_rows(rows, file), width_from_first=False, limit=wanted)
+        worksheet = _calamine_call(file, lambda: workbook.get_sheet_by_name(chosen))
+        report(0.5)  # calamine has parsed the sheet; converting cells to text is the rest
+
+        def converted(rows: int) -> None:
+            report(0.5 + 0.4 * rows / max(worksheet.height, 1))
+
+        grid = _parse_records(
+            _text_rows(worksheet.iter_rows(), file),
+            width_from_first=False,
+            limit=None if limit is None else limit + 1 + names.has_header,
+            progress=converted,
+        )
         total = grid.counted if limit is not None else None
     finally:
         workbook.close()
@@ -833,7 +843,7 @@ def _parse_records(
     *,
     width_from_first: bool,
     limit: int | None = None,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> _Parsed:
     """Non-blank records as columns, numbered as a spreadsheet numbers rows (blank rows count).
 
@@ -847,7 +857,7 @@ def _parse_records(
     parsed = _Parsed([], np.empty(0, dtype=np.int64))
     for number, record in enumerate(records, start=1):
         if progress is not None and number % FALLBACK_PROGRESS_EVERY == 0:
-            progress()
+            progress(number)
         last = _last_filled(record)
         if not last:
             continue
@@ -937,8 +947,13 @@ def _build(
 
 
 def _clean(parsed: _Parsed) -> tuple[list[pa.ChunkedArray], np.ndarray]:
-    """Cells trimmed of whitespace, empty ones missing, and all-blank rows dropped."""
-    columns = [_trimmed(column) for column in parsed.columns]
+    """Cells trimmed of whitespace, empty ones missing, and all-blank rows dropped.
+
+    Columns are replaced one at a time, so a large file is never held twice.
+    """
+    columns = parsed.columns
+    for index, column in enumerate(columns):
+        columns[index] = _trimmed(column)
     if not columns:
         return [], np.empty(0, dtype=np.int64)
     filled = reduce(pc.or_, (pc.is_valid(column) for column in columns))

@@ -1,0 +1,157 @@
+"""Benchmark: reading contact files (bulkcall_core.sources) against naive readers.
+
+Each case runs in a fresh process (so its peak RSS is its own) `--repeat` times; the best time
+and the highest peak RSS are printed, with the ratio to the naive reader of the same file.
+
+    .venv/bin/python bench/bench_sources.py [--rows 1000000] [--xlsx-rows 100000] [--dir DIR]
+
+Targets (issue 2): preview of the 1M-row CSV <= 1 s; the whole pipeline (read + plan + store)
+of that file <= 20 s at <= 1.5 GB peak RSS, of which reading is meant to take ~1-2 s; the
+100k-row .xlsx to a stored plan <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate import make_contacts_csv, make_contacts_xlsx  # noqa: E402
+
+
+def read_table_csv(path: str) -> int:
+    from bulkcall_core.sources import read_table
+
+    return len(read_table(path))
+
+
+def read_preview_csv(path: str) -> int:
+    from bulkcall_core.sources import read_preview
+
+    return len(read_preview(path))
+
+
+def naive_pandas_c(path: str) -> int:
+    """What most code does: pandas' default C engine, told to keep text."""
+    import pandas as pd
+
+    return len(pd.read_csv(path, dtype=str, keep_default_na=False))
+
+
+def naive_csv_module(path: str) -> int:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1
+
+
+def naive_preview(path: str) -> int:
+    """A preview the naive way: read everything, show the head."""
+    import pandas as pd
+
+    return len(pd.read_csv(path, dtype=str, keep_default_na=False).head(50))
+
+
+def read_table_xlsx(path: str) -> int:
+    from bulkcall_core.sources import read_table
+
+    return len(read_table(path))
+
+
+def read_preview_xlsx(path: str) -> int:
+    from bulkcall_core.sources import read_preview
+
+    return len(read_preview(path))
+
+
+def naive_openpyxl(path: str) -> int:
+    """What most code does: pandas.read_excel (openpyxl underneath), told to keep text."""
+    import pandas as pd
+
+    return len(pd.read_excel(path, engine="openpyxl", dtype=str))
+
+
+def _child(function: Callable[[str], int], path: str, queue: multiprocessing.Queue) -> None:
+    import openpyxl  # noqa: F401 - imports are not what is measured
+    import pandas  # noqa: F401
+
+    import bulkcall_core.sources  # noqa: F401
+
+    started = time.perf_counter()
+    rows = function(path)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    queue.put((seconds, peak_mb, rows))
+
+
+PANDAS = "naive: pandas C engine, dtype=str"
+FULL_READ = "naive: preview by full read (pandas)"
+OPENPYXL = "naive: pandas.read_excel (openpyxl)"
+
+
+def measure(function: Callable[[str], int], path: Path, repeat: int) -> tuple[float, float, int]:
+    """(best seconds, highest peak RSS in MB, rows) over `repeat` fresh processes."""
+    context = multiprocessing.get_context("spawn")
+    results = []
+    for _ in range(repeat):
+        queue = context.Queue()
+        process = context.Process(target=_child, args=(function, str(path), queue))
+        process.start()
+        results.append(queue.get())
+        process.join()
+    return min(r[0] for r in results), max(r[1] for r in results), results[0][2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None, help="keep generated files here")
+    args = parser.parse_args()
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="bench_sources_"))
+    folder.mkdir(parents=True, exist_ok=True)
+
+    csv_path = folder / f"contacts_{args.rows}.csv"
+    slow_path = folder / f"contacts_{args.rows}_whitespace_line.csv"
+    xlsx_path = folder / f"contacts_{args.xlsx_rows}.xlsx"
+    if not csv_path.exists():
+        make_contacts_csv(csv_path, args.rows, seed=1)
+    if not slow_path.exists():  # one whitespace-only line sends the file down the csv-module path
+        slow_path.write_bytes(csv_path.read_bytes() + b"   \n")
+    if not xlsx_path.exists():
+        make_contacts_xlsx(xlsx_path, args.xlsx_rows, seed=1)
+    size_mb = csv_path.stat().st_size / 1e6
+    print(
+        f"files in {folder}: CSV {args.rows:,} rows x 8 columns ({size_mb:.0f} MB), "
+        f".xlsx {args.xlsx_rows:,} rows; best of {args.repeat}, each run in a fresh process"
+    )
+
+    cases = [  # (label, reader, file, label of the naive reader it is compared with)
+        ("CSV read_table (pyarrow path)", read_table_csv, csv_path, PANDAS),
+        (PANDAS, naive_pandas_c, csv_path, None),
+        ("naive: csv module rows", naive_csv_module, csv_path, None),
+        ("CSV read_table (csv-module path)", read_table_csv, slow_path, PANDAS),
+        ("CSV read_preview", read_preview_csv, csv_path, FULL_READ),
+        (FULL_READ, naive_preview, csv_path, None),
+        (".xlsx read_table (calamine)", read_table_xlsx, xlsx_path, OPENPYXL),
+        (OPENPYXL, naive_openpyxl, xlsx_path, None),
+        (".xlsx read_preview (calamine)", read_preview_xlsx, xlsx_path, OPENPYXL),
+    ]
+    results = {label: measure(function, path, args.repeat) for label, function, path, _ in cases}
+    print(f"\n{'case':42} {'seconds':>8} {'peak RSS MB':>12} {'rows':>10}  vs naive")
+    for label, _, _, baseline in cases:
+        seconds, peak, rows = results[label]
+        ratio = f"{results[baseline][0] / seconds:6.1f}x faster" if baseline else ""
+        print(f"{label:42} {seconds:8.2f} {peak:12.0f} {rows:10,}  {ratio}")
+
+
+if __name__ == "__main__":
+    main()
