@@ -17,8 +17,6 @@ from functools import cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType
-from phonenumbers import timezone as phone_timezone
-from phonenumbers.geodata.locale import LOCALE_DATA
 
 from bulkcall_core.errors import PlanError
 
@@ -473,6 +471,9 @@ def calling_code(country: str) -> int:
 
 
 def _country_name(code: str) -> str:
+    # Imported here: the geocoding package costs ~0.3 s to import and planning never needs it.
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
     names = LOCALE_DATA.get(code, {})
     name = names.get("en", "")
     if name.startswith("*"):  # "*xx": the name is stored under language xx
@@ -493,6 +494,8 @@ def region_of(e164: str) -> str | None:
 
 def time_zones_of(e164: str) -> tuple[str, ...]:
     """Every IANA time zone phonenumbers gives for the number (empty when unknown)."""
+    from phonenumbers import timezone as phone_timezone  # its data loads on first use
+
     number = _parse_e164(e164)
     if number is None:
         return ()

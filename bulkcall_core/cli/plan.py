@@ -1,9 +1,130 @@
-"""Commands: plan (being written)."""
+"""`python -m bulkcall_core plan FILE ...`: check a contact file the way a campaign would.
+
+Prints a short summary (or, with --json, one JSON object) of who would be called and why the
+other rows would not. Unusable input raises a BulkCallError, which the CLI prints as one line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from bulkcall_core import phones, sources
+from bulkcall_core.errors import PlanError, SourceError
+from bulkcall_core.planning import Plan, PlanOptions, plan_table
+
+# Problem rows printed in the human summary (the JSON has them all).
+SUMMARY_PROBLEMS = 10
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001
-    """Add this module's commands to the parser."""
+    """Add the `plan` command to the parser."""
+    parser = commands.add_parser(
+        "plan",
+        help="check a contact file: who would be called, which rows not and why",
+        description="Read a CSV or Excel contact file and plan the calls: valid, invalid, "
+        "duplicate and blocked numbers, with a reason for every row left out.",
+    )
+    parser.add_argument("file", help="CSV, TSV, .xlsx, .xlsm, .xls or .ods file")
+    parser.add_argument("--phone-column", required=True, help="header of the phone column")
+    parser.add_argument("--name-column", help="header of the recipient name column")
+    parser.add_argument(
+        "--country",
+        default="US",
+        help="ISO code of numbers written without + or 00 (default: US)",
+    )
+    parser.add_argument(
+        "--numbers-have-country-code",
+        action="store_true",
+        help="numbers start with their country code even without + (447911123456)",
+    )
+    parser.add_argument(
+        "--no-header", action="store_true", help="the first row is data, not headers"
+    )
+    parser.add_argument("--headers", help='with --no-header: the column names, "a,b,c"')
+    parser.add_argument(
+        "--allow-duplicates", action="store_true", help="call a number once per row it is on"
+    )
+    parser.add_argument("--sheet", help="workbook sheet (default: the first)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan the file and print the result; returns the exit status (0)."""
+    options = _options(args)
+    table = sources.read_table(
+        _existing_file(args.file),
+        sheet=args.sheet,
+        has_header=not args.no_header,
+        headers=args.headers,
+    )
+    plan = plan_table(table, options)
+    if args.json:
+        json.dump(plan.to_json(), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.writelines(line + "\n" for line in summary_lines(plan))
+    return 0
+
+
+def _options(args: argparse.Namespace) -> PlanOptions:
+    if args.headers is not None and not args.no_header:
+        raise SourceError(
+            "--headers names the columns of a file without a header row; add --no-header, "
+            "or drop --headers to use the file's own header row",
+            field="headers",
+        )
+    if args.no_header and not (args.headers or "").strip():
+        raise SourceError(
+            '--no-header needs --headers with the column names in file order, like "name,phone"',
+            field="headers",
+        )
+    return PlanOptions(
+        phone_column=args.phone_column,
+        name_column=args.name_column or None,
+        country=_country(args.country),
+        numbers_have_country_code=args.numbers_have_country_code,
+        allow_duplicates=args.allow_duplicates,
+    )
+
+
+def _country(value: str) -> str:
+    try:
+        return phones.parse_country(value)
+    except PlanError as exc:
+        raise PlanError(f"--country: {exc.message}", field="country") from exc
+
+
+def _existing_file(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise SourceError(f"File not found: {value}; check the path", field="file")
+    if not path.is_file():
+        raise SourceError(f"{value} is not a file; give a CSV or Excel file", field="file")
+    return path
+
+
+def summary_lines(plan: Plan) -> Iterable[str]:
+    """A short human summary: counts, the first problems, the warnings."""
+    yield (
+        f"{plan.rows:,} rows: {plan.valid:,} valid, {plan.invalid:,} invalid "
+        f"({plan.blocked:,} blocked, {plan.do_not_call:,} on the do-not-call list), "
+        f"{plan.duplicates:,} duplicates"
+    )
+    yield f"To call: {plan.to_call:,}"
+    if plan.problems:
+        shown = plan.problems[:SUMMARY_PROBLEMS]
+        more = (
+            f" (first {len(shown)} of {len(plan.problems):,})"
+            if len(shown) < len(plan.problems)
+            else ""
+        )
+        yield f"Rows not called{more}:"
+        for problem in shown:
+            yield f"  row {problem.row}: {problem.value!r}: {problem.reason}"
+    for warning in plan.warnings:
+        yield f"Warning: {warning}"
