@@ -153,10 +153,12 @@ def create_call(
         outcome=outcome,
         date_created=datetime.now(UTC),
     )
-    fake.add_call(call)
+    with fake.lock:  # the answer shows the call as created, before its clock moves it
+        body = call.to_json()
+        fake.add_call(call)
     if fault is not None:
         return Answer(0, silent=True, silent_seconds=fault.seconds)
-    return Answer(201, call.to_json())
+    return Answer(201, body)
 
 
 def _create_refusal(fake: FakeTwilio, account: AccountRecord, to: str, from_: str) -> Answer | None:

@@ -13,6 +13,7 @@ import itertools
 import math
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -88,7 +89,10 @@ class Clock:
                 if self._stopped:
                     return
                 _, _, action = heapq.heappop(self._heap)
-            action()
+            try:
+                action()
+            except Exception:  # noqa: BLE001 - one broken step must not stop every call's clock
+                traceback.print_exc()
 
 
 class Lifecycle:
