@@ -216,6 +216,15 @@ def test_json_body_instead_of_form_is_a_violation(fake, account) -> None:
     assert fake.violations
 
 
+def test_malformed_date_filter_is_refused(fake, account) -> None:
+    url = f"{fake.base_url}/2010-04-01/Accounts/{account.sid}/Calls.json"
+    answer = requests.get(
+        url, params={"StartTime>": "yesterday"}, auth=(account.sid, account.token)
+    )
+    assert answer.status_code == 400
+    assert "StartTime>" in str(fake.violations)
+
+
 def test_page_size_above_1000_is_refused(fake, account) -> None:
     url = f"{fake.base_url}/2010-04-01/Accounts/{account.sid}/Calls.json?PageSize=1001"
     assert requests.get(url, auth=(account.sid, account.token)).status_code == 400

@@ -35,6 +35,10 @@ DOCUMENTED_VALUES: dict[str, frozenset[str]] = {
 # AsyncAmd is a string holding a boolean; the SDK sends Python's True as "True".
 BOOLEAN_STRINGS = frozenset({"true", "false"})
 BOOLEAN_STRING_FIELDS = frozenset({"AsyncAmd"})
+# What Twilio's date filters (StartTime, EndTime) take: a date, or a date and time in UTC.
+DATE_OR_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,8 @@ def _check_string(name: str, value: str, schema: dict[str, Any]) -> list[str]:
         problems.append(f"field {name}={value!r} does not match {schema['pattern']}")
     if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", 1 << 30):
         problems.append(f"field {name}={value!r} has a length outside the allowed range")
+    if schema.get("format") == "date-time" and not DATE_OR_DATETIME.match(value):
+        problems.append(f"field {name}={value!r} is not a date (YYYY-MM-DD[THH:MM:SSZ])")
     if schema.get("format") == "uri" and not re.match(r"^https?://[^/\s_]+", value):
         problems.append(f"field {name}={value!r} is not an absolute http(s) URL")
     return problems
