@@ -371,7 +371,11 @@ class _TwilioHandler(BaseHTTPRequestHandler):
         )
         with self.fake.lock:
             self.fake._requests.append(record)  # noqa: SLF001
-        answer = handlers.handle(self.fake, record, self.headers)
+        try:
+            answer = handlers.handle(self.fake, record, self.headers)
+        except Exception as exc:  # noqa: BLE001 - a fake's bug must show, not drop the line
+            self.fake.record_violation(method, parts.path, [f"the fake crashed: {exc!r}"])
+            answer = handlers.error(500, 20500, "Internal Server Error")
         if answer.silent:
             self._go_silent(answer.silent_seconds)
             return
