@@ -593,35 +593,41 @@ def _parse_with_arrow(
     pyarrow keeps blank lines as all-missing rows (so row numbers stay right) but refuses
     whitespace-only lines and rows of another width; UTF-16 and an odd number of quotes (a
     quote that may never close) also go to the csv module, which reports them exactly.
+    With a progress callback the file is parsed block by block (reporting after each, on the
+    caller's thread); without one, in one call that parses blocks in parallel.
     """
     if encoding.startswith("utf-16") or data.count(b'"') % 2:
         return None
-    body = memoryview(data)[len(codecs.BOM_UTF8) if encoding == "utf-8-sig" else 0 :]
+    body = pa.py_buffer(memoryview(data)[len(codecs.BOM_UTF8) if encoding == "utf-8-sig" else 0 :])
+    options = {
+        "read_options": pacsv.ReadOptions(
+            autogenerate_column_names=True,
+            block_size=ARROW_BLOCK_BYTES,
+            encoding="utf8" if encoding.startswith("utf-8") else encoding,
+        ),
+        "parse_options": pacsv.ParseOptions(
+            delimiter=delimiter or ONE_COLUMN, newlines_in_values=True, ignore_empty_lines=False
+        ),
+        "convert_options": _ARROW_TEXT,
+    }
     try:
-        reader = pacsv.open_csv(
-            pa.BufferReader(pa.py_buffer(body)),
-            read_options=pacsv.ReadOptions(
-                autogenerate_column_names=True,
-                block_size=ARROW_BLOCK_BYTES,
-                encoding="utf8" if encoding.startswith("utf-8") else encoding,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter or ONE_COLUMN,
-                newlines_in_values=True,
-                ignore_empty_lines=False,
-            ),
-            convert_options=_ARROW_TEXT,
-        )
-        batches = []
-        for batch in reader:
-            batches.append(batch)
-            report(0.05 + 0.75 * min(1.0, len(batches) * ARROW_BLOCK_BYTES / max(len(body), 1)))
-        table = pa.Table.from_batches(batches, schema=reader.schema)
+        if report.silent:
+            table = pacsv.read_csv(pa.BufferReader(body), **options)
+        else:
+            table = _arrow_blocks(pacsv.open_csv(pa.BufferReader(body), **options), body, report)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, LookupError):
         return None
     if any(column.type != TEXT for column in table.columns):
         return None  # wider than MAX_COLUMNS: pyarrow inferred types beyond our list
     return _Parsed(list(table.columns), np.arange(1, table.num_rows + 1, dtype=np.int64))
+
+
+def _arrow_blocks(reader: pacsv.CSVStreamingReader, body: pa.Buffer, report: _Progress) -> pa.Table:
+    batches = []
+    for batch in reader:
+        batches.append(batch)
+        report(0.05 + 0.75 * min(1.0, len(batches) * ARROW_BLOCK_BYTES / max(body.size, 1)))
+    return pa.Table.from_batches(batches, schema=reader.schema)
 
 
 def _records(text: Iterable[str], delimiter: str | None, file: _Input) -> Iterator[list[str]]:
@@ -1074,6 +1080,7 @@ class _Progress:
     def __init__(self, callback: ProgressCallback | None) -> None:
         self._callback = callback
         self._last = -1.0
+        self.silent = callback is None  # nobody is watching: take the fastest road
 
     def __call__(self, fraction: float) -> None:
         fraction = min(max(fraction, 0.0), 1.0)

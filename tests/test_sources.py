@@ -722,3 +722,12 @@ def test_any_csv_written_by_a_spreadsheet_reads_back_cell_for_cell(
     assert [list(row) for row in zip(*cells(table), strict=True)] == [row for _, row in expected]
     preview = read_preview(data, max_rows=3)
     assert [preview.values(c) for c in preview.columns] == [v[:3] for v in cells(table)]
+
+
+def test_reading_with_and_without_progress_gives_the_same_table() -> None:
+    """The block-by-block parse (with progress) and the one-call parse agree, blank rows too."""
+    data = big_csv(150_000).replace(b"\nF70000,", b"\n\n\nF70000,")
+    quiet, watched = read_table(data), read_table(data, progress=lambda fraction: None)
+    assert watched.row_numbers.tolist() == quiet.row_numbers.tolist()
+    assert quiet.row_numbers[70000] == 70004
+    assert watched.data.equals(quiet.data)
