@@ -23,10 +23,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TextIO
 from urllib.parse import urlsplit
 
 import requests
+from redis.exceptions import RedisError
 
 from bulkcall_core import queueing
 from bulkcall_core.database import get_engine
@@ -46,6 +48,21 @@ POLL_INTERVAL_SECONDS = 0.2
 WORKER_SCRIPT = PROJECT_ROOT / "worker.py"
 DASHBOARD_SCRIPT = PROJECT_ROOT / "streamlit_app.py"
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# The embedded Valkey runs under a small keeper child rather than in the launcher, so that it
+# is in a session of its own too: a terminal's Ctrl-C would otherwise stop it at once, before
+# the worker, which would then fail on its way out. SIGTERM to the keeper's group stops both.
+EMBEDDED_REDIS_KEEPER = """
+import signal, sys
+from bulkcall_core.errors import BulkCallError
+from bulkcall_core.queueing import ensure_embedded_redis
+from bulkcall_core.settings import get_settings
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+try:
+    ensure_embedded_redis(get_settings())
+except BulkCallError as exc:
+    sys.exit(f"error: {exc.message}")
+signal.sigwait({signal.SIGTERM, signal.SIGINT})
+"""
 
 
 class LaunchError(BulkCallError):
@@ -59,6 +76,8 @@ class Child:
     role: str
     command: list[str]
     health_url: str | None = None
+    ready: Callable[[], bool] | None = None  # instead of a URL
+    stop_last: bool = False  # what the others need until they have stopped (Redis)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
@@ -82,8 +101,6 @@ def serve(
                               dashboard=dashboard)  # fmt: skip
     _check_ports_free(settings, port=port, address=address, dashboard=dashboard)
     get_engine(settings)  # migrates the schema before any child touches it
-    if settings.uses_embedded_redis:
-        queueing.ensure_embedded_redis(settings)
     stop = _StopFlag()
     try:
         for child in children:
@@ -106,10 +123,15 @@ def _plan_children(
     settings: Settings, *, port: int, address: str | None, worker: bool, dashboard: bool
 ) -> list[Child]:
     python = sys.executable
+    children = []
+    if settings.uses_embedded_redis:
+        keeper = [python, "-c", EMBEDDED_REDIS_KEEPER]
+        ready = partial(_redis_answers, settings)
+        children.append(Child("embedded Valkey", keeper, ready=ready, stop_last=True))
     hooks_health = f"http://{_local_host(settings.webhook_host)}:{settings.webhook_port}/healthz"
-    children = [
+    children.append(
         Child("web hooks server", [python, "-m", "bulkcall_core", "webhooks"], hooks_health)
-    ]
+    )
     if worker:
         _require_file(WORKER_SCRIPT, "the worker", "--no-worker")
         children.append(Child("worker", [python, str(WORKER_SCRIPT)]))
@@ -177,16 +199,17 @@ def _die_with_parent() -> None:
 
 
 def _wait_healthy(child: Child, stop: _StopFlag) -> None:
-    if child.health_url is None:
+    ready = child.ready or (lambda: _answers(child.health_url or ""))
+    if child.ready is None and child.health_url is None:
         return
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not stop.requested:
         _raise_if_exited(child)
-        if _answers(child.health_url):
+        if ready():
             return
         if time.monotonic() > deadline:
             raise LaunchError(
-                f"The {child.role} did not answer at {child.health_url} within "
+                f"The {child.role} did not answer ({child.health_url or 'ping'}) within "
                 f"{START_TIMEOUT_SECONDS:.0f} s; see its messages above"
             )
         time.sleep(POLL_INTERVAL_SECONDS)
@@ -196,6 +219,13 @@ def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
+        return False
+
+
+def _redis_answers(settings: Settings) -> bool:
+    try:
+        return bool(queueing.get_redis(settings, start_embedded=False).ping())
+    except (RedisError, OSError):
         return False
 
 
@@ -219,6 +249,11 @@ def _raise_if_exited(child: Child) -> None:
 
 
 def _stop_all(children: list[Child]) -> None:
+    _stop([child for child in children if not child.stop_last])
+    _stop([child for child in children if child.stop_last])
+
+
+def _stop(children: list[Child]) -> None:
     running = [child.process for child in children if child.process is not None]
     for process in running:
         _signal_group(process, signal.SIGTERM)

@@ -62,6 +62,7 @@ def launch(data_dir: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[byte
             env=env,
             stdout=(data_dir / "stdout.txt").open("wb"),
             stderr=(data_dir / "stderr.txt").open("wb"),
+            start_new_session=True,  # a group of its own, like a command run in a terminal
         )
         started.append(process)
         return process, int(env["WEBHOOK_PORT"])
@@ -148,6 +149,20 @@ def test_serve_starts_everything_and_sigterm_stops_it_all(launch, data_dir: Path
     output = (data_dir / "stdout.txt").read_text()
     assert f"Dashboard:  http://localhost:{dashboard_port}" in output
     assert "PUBLIC_BASE_URL is not set: campaigns cannot be launched" in output
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_terminal_stops_everything_without_a_traceback(launch, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """A terminal sends SIGINT to the whole foreground group, not only to the launcher."""
+    process, _ = launch("--no-dashboard")
+    assert wait_until(
+        lambda: "Press Ctrl-C" in (data_dir / "stdout.txt").read_text(), START_WAIT_SECONDS
+    ), (data_dir / "stderr.txt").read_text()[-3000:]
+    children = descendants(process.pid)
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=EXIT_WAIT_SECONDS) == 0
+    assert wait_until(lambda: not alive(children), 10), [command_of(p) for p in alive(children)]
+    assert "Traceback" not in (data_dir / "stderr.txt").read_text()
 
 
 @pytest.mark.slow
