@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import reduce
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -117,6 +117,7 @@ class Preview(Table):
     truncated: bool = False  # the file has more data rows than `data` shows
 
 
+_T = TypeVar("_T")
 ProgressCallback = Callable[[float], None]
 Source = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
 
@@ -247,6 +248,11 @@ class _Input:
         assert self._data is not None
         return self._data
 
+    @property
+    def path(self) -> Path | None:
+        """The file's path when it was given as one and has not been read into memory."""
+        return self._path if self._data is None else None
+
     def buffer(self) -> BinaryIO:
         """A seekable binary file over the whole content (for zipfile and calamine)."""
         if self._data is None and self._path is not None:
@@ -351,12 +357,13 @@ def _looks_like(head: bytes) -> str | None:
     for magic, description in MAGIC:
         if head.startswith(magic):
             return description
-    encoding = _bom_encoding(head) or _bomless_utf16(head)
-    text = head.decode(encoding or "latin-1", errors="replace").lstrip(ZERO_WIDTH + " \t\r\n")
+    bom = _bom_encoding(head)
+    encoding = bom or _bomless_utf16(head) or "latin-1"
+    text = head.decode(encoding, errors="replace").lstrip(ZERO_WIDTH + " \t\r\n")
     for start, description in MARKUP:
         if text[:64].lower().startswith(start):
             return description
-    if encoding is None and _is_binary(text):
+    if bom is None and _is_binary(text):
         return "binary data"
     return None
 
@@ -701,7 +708,8 @@ def _preview_csv(file: _Input, names: _Names, max_rows: int) -> Preview:
     if complete:
         _check_quotes(parsed, head, encoding, file)
     table = _build(parsed, names, file, encoding=_display_encoding(encoding), delimiter=delimiter)
-    return _preview_of(table, max_rows, total=len(table) if complete else None)
+    total = parsed.counted - names.has_header if complete else None
+    return _preview_of(table, max_rows, total=total)
 
 
 def _whole_records(records: Iterator[list[str]], complete: bool) -> Iterator[list[str]]:
@@ -755,12 +763,15 @@ def _read_workbook(
 
 
 def _open_workbook(file: _Input) -> python_calamine.CalamineWorkbook:
+    if file.path is not None:
+        return _calamine_call(file, lambda: python_calamine.CalamineWorkbook.from_path(file.path))
     return _calamine_call(
         file, lambda: python_calamine.CalamineWorkbook.from_filelike(file.buffer())
     )
 
 
-def _calamine_call(file: _Input, call: Callable[[], object]):  # noqa: ANN202 - calamine's types
+def _calamine_call(file: _Input, call: Callable[[], _T]) -> _T:
+    """`call()`, with calamine's errors turned into messages a person can act on."""
     try:
         return call()
     except python_calamine.PasswordError as exc:

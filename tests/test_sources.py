@@ -731,3 +731,8 @@ def test_reading_with_and_without_progress_gives_the_same_table() -> None:
     assert watched.row_numbers.tolist() == quiet.row_numbers.tolist()
     assert quiet.row_numbers[70000] == 70004
     assert watched.data.equals(quiet.data)
+
+
+def test_preview_of_a_small_file_counts_every_row() -> None:
+    preview = read_preview(big_csv(200), max_rows=10)
+    assert (len(preview), preview.total_rows, preview.truncated) == (10, 200, True)
