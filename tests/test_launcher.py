@@ -115,6 +115,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
     return predicate()
 
 
+def wait_running(data_dir: Path) -> None:
+    """Wait for the launcher's banner; fail with the end of its messages if it never comes."""
+    printed = data_dir / "stdout.txt"
+    started = wait_until(lambda: "Press Ctrl-C" in printed.read_text(), START_WAIT_SECONDS)
+    assert started, (data_dir / "stderr.txt").read_text()[-3000:]
+
+
 def answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).status_code == 200
@@ -133,9 +140,7 @@ def command_of(pid: int) -> str:
 def test_serve_starts_everything_and_sigterm_stops_it_all(launch, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
     dashboard_port = _free_port()
     process, hooks_port = launch("--port", str(dashboard_port))
-    assert wait_until(
-        lambda: "Press Ctrl-C" in (data_dir / "stdout.txt").read_text(), START_WAIT_SECONDS
-    ), (data_dir / "stderr.txt").read_text()[-3000:]
+    wait_running(data_dir)
     assert answers(f"http://127.0.0.1:{hooks_port}/healthz")
     assert answers(f"http://127.0.0.1:{dashboard_port}/_stcore/health")
     children = descendants(process.pid)
@@ -155,9 +160,7 @@ def test_serve_starts_everything_and_sigterm_stops_it_all(launch, data_dir: Path
 def test_ctrl_c_in_a_terminal_stops_everything_without_a_traceback(launch, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
     """A terminal sends SIGINT to the whole foreground group, not only to the launcher."""
     process, _ = launch("--no-dashboard")
-    assert wait_until(
-        lambda: "Press Ctrl-C" in (data_dir / "stdout.txt").read_text(), START_WAIT_SECONDS
-    ), (data_dir / "stderr.txt").read_text()[-3000:]
+    wait_running(data_dir)
     children = descendants(process.pid)
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=EXIT_WAIT_SECONDS) == 0
@@ -168,9 +171,7 @@ def test_ctrl_c_in_a_terminal_stops_everything_without_a_traceback(launch, data_
 @pytest.mark.slow
 def test_a_child_that_dies_stops_the_others_and_exits_2(launch, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
     process, hooks_port = launch("--no-dashboard")
-    assert wait_until(
-        lambda: "Press Ctrl-C" in (data_dir / "stdout.txt").read_text(), START_WAIT_SECONDS
-    ), (data_dir / "stderr.txt").read_text()[-3000:]
+    wait_running(data_dir)
     children = descendants(process.pid)
     hooks = next(pid for pid in children if "webhooks" in command_of(pid))
     os.kill(hooks, signal.SIGKILL)
