@@ -6,7 +6,9 @@ setting, the access notice and the engine cache behave the same on every page.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -23,6 +25,9 @@ from bulkcall_core.errors import BulkCallError
 from bulkcall_core.settings import Settings, get_settings
 
 AccessMode = Literal["oidc", "password", "local"]
+# A wrong password waits this long before it is answered, so guessing is slow; short enough
+# that a typo costs nothing.
+WRONG_PASSWORD_DELAY_SECONDS = 0.5
 # session_state key holding the name of whoever signed in with the shared password.
 PASSWORD_USER_KEY = "access_password_user"
 LOCAL_NOTICE = (
@@ -123,13 +128,82 @@ def current_user() -> str:
     return "local"
 
 
+def require_access() -> None:
+    """Let the visitor through, or show the sign-in (or the localhost refusal) and stop.
+
+    Called by streamlit_app.py before the navigation and again by every page's header, so a
+    page can never be shown around the gate (for example when a page file is run directly).
+    """
+    {"oidc": _oidc_gate, "password": _password_gate, "local": _local_gate}[access_mode()]()
+
+
+def _oidc_gate() -> None:
+    if st.user.get("is_logged_in"):
+        return
+    st.title("bulkcall")
+    st.write("Sign in with your organisation's account to use the dashboard.")
+    provider = oidc_provider() or None
+    st.button("Sign in", type="primary", on_click=st.login, args=(provider,) if provider else ())
+    st.stop()
+
+
+def _password_gate() -> None:
+    if st.session_state.get(PASSWORD_USER_KEY):
+        return
+    st.title("bulkcall")
+    with st.form("access_password_form", enter_to_submit=True):
+        name = st.text_input(
+            "Your name", key="access_name", help="Recorded on the campaigns you create."
+        )
+        password = st.text_input("Dashboard password", type="password", key="access_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if not submitted:
+        st.stop()
+    expected = settings().dashboard_password or ""
+    if hmac.compare_digest(password.encode(), expected.encode()):
+        st.session_state[PASSWORD_USER_KEY] = name.strip() or "password user"
+        st.rerun()
+    time.sleep(WRONG_PASSWORD_DELAY_SECONDS)
+    st.error("Wrong password. Try again, or ask whoever runs the dashboard for it.")
+    st.stop()
+
+
+def _local_gate() -> None:
+    # st.context.ip_address is None for a loopback connection. The launcher also binds the
+    # dashboard to 127.0.0.1 in this mode; this check covers a manual `streamlit run`.
+    if not is_remote_client(st.context.ip_address):
+        return
+    st.title("bulkcall")
+    st.error(LOCAL_NOTICE, icon=":material/lock:")
+    st.stop()
+
+
+def access_sidebar() -> None:
+    """Who is signed in, and the Sign out button, in the sidebar."""
+    with st.sidebar:
+        mode = access_mode()
+        if mode == "local":
+            st.caption("Open access: this computer only.")
+            return
+        st.caption(f"Signed in as **{current_user()}**")
+        st.button("Sign out", key="access_sign_out", on_click=_sign_out)
+
+
+def _sign_out() -> None:
+    st.session_state.pop(PASSWORD_USER_KEY, None)
+    if access_mode() == "oidc":
+        st.logout()
+
+
 def show_error(exc: BulkCallError, where: Any = None) -> None:
     """Show a core error's message (never a traceback) in `where` (a container) or the page."""
     (where if where is not None else st).error(exc.message, icon=":material/error:")
 
 
 def page_header(title: str, caption: str | None = None) -> None:
-    """The title every page starts with, and the localhost notice when access is open."""
+    """The access check, the title every page starts with, and the localhost notice when
+    access is open."""
+    require_access()
     st.title(title)
     if caption:
         st.caption(caption)

@@ -29,7 +29,7 @@ def twilio(fake_twilio: FakeTwilio, app_env, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def open_channels() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page("pages/channels.py").run()
     assert not at.exception, at.exception
     return at

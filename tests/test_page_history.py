@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("app_env")
 
 
 def open_history(**state: object) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=60).run()
     for key, value in state.items():
         at.session_state[key] = value
     at.switch_page("pages/history.py").run()
@@ -85,7 +85,7 @@ def test_times_are_shown_in_the_viewer_time_zone(session: Session) -> None:
     make_campaign(session, PHONES[:1])
     at = AppTest.from_file(APP, default_timeout=60)
     at.context = {"timezone": "America/Los_Angeles"}
-    at.switch_page("pages/history.py").run()
+    at.run().switch_page("pages/history.py").run()
     row = at.dataframe[0].value.iloc[0]
     assert row["Scheduled"].endswith(("PST", "PDT"))
 

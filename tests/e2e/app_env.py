@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from bulkcall_core.settings import get_settings
 from tests.conftest import FERNET_TEST_KEY
@@ -29,9 +30,17 @@ CLEARED = (
 
 @pytest.fixture
 def app_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, redis_url: str
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    database_url: str,
+    redis_url: str,
+    engine: Engine,
 ) -> Iterator[dict[str, str]]:
-    """Environment variables for the app under test (also returned, for subprocesses)."""
+    """Environment variables for the app under test (also returned, for subprocesses).
+
+    Takes `engine` so that the database is migrated before and emptied after each test, even
+    when the test itself never opens a session.
+    """
     for name in CLEARED:
         monkeypatch.delenv(name, raising=False)
     values = {
