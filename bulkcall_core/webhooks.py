@@ -92,6 +92,8 @@ def create_app(settings: Settings) -> Starlette:
 
 def serve(settings: Settings) -> None:
     """Run the web hooks server on WEBHOOK_HOST:WEBHOOK_PORT until SIGINT/SIGTERM."""
+    if not logging.getLogger().handlers:  # a process of its own: show the access lines
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvicorn.run(create_app(settings), **_uvicorn_options(settings))
 
 
