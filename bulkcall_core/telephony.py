@@ -55,6 +55,7 @@ NOT_PROCESSED_STATUSES = frozenset({429, 500, 503})
 GATEWAY_STATUSES = frozenset({502, 504})
 TOO_MANY_REQUESTS_CODE = 20429
 AUTHENTICATE_CODE = 20003
+ACCOUNT_NOT_ACTIVE_CODE = 20005
 
 
 class AmbiguousCallError(TelephonyError):
@@ -299,6 +300,12 @@ def _translated(*, creating: bool) -> Iterator[None]:
 
 
 def _channel_error(error: TelephonyError, account_sid: str) -> ChannelError:
+    if error.code == ACCOUNT_NOT_ACTIVE_CODE:
+        return ChannelError(
+            f"Twilio refused account {account_sid}: it is not active (error {error.code}); "
+            "reactivate it in the Twilio console or use another account",
+            field="account_sid",
+        )
     if error.status == 401 or error.code == AUTHENTICATE_CODE:
         return ChannelError(
             f"Twilio refused the Account SID / auth token (error {error.code or 20003}); "

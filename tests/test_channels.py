@@ -124,7 +124,7 @@ def test_number_without_voice_is_refused(session, settings, fake) -> None:
 def test_suspended_account_is_refused(session, settings, fake) -> None:
     account = fake.add_account(numbers=(FROM,))
     fake.account(account.sid).status = "suspended"
-    with pytest.raises(ChannelError):
+    with pytest.raises(ChannelError, match="it is not active"):
         _add(session, settings, account)
 
 
