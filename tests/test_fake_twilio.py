@@ -3,9 +3,12 @@ OpenAPI document), answers in Twilio's shapes, and behaves as the engine's tests
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
@@ -480,3 +483,38 @@ def test_fetching_an_unknown_call_is_404_20404(fake, account) -> None:
     answer = requests.get(url, auth=(account.sid, account.token))
     assert (answer.status_code, answer.json()["code"]) == (404, 20404)
     assert fake.violations == []
+
+
+def test_schema_check_catches_an_off_schema_call() -> None:
+    """The response check itself can fail: bad SID, unknown key, date not RFC 2822, bad enum."""
+    spec = load_spec()
+    bad = {
+        "sid": "CA123",
+        "status": "dialing",
+        "date_created": "2026-12-04T10:00:00Z",
+        "duration": 12,
+        "extra": 1,
+    }
+    problems = " | ".join(schema_problems(spec, spec.schema("api.v2010.account.call"), bad))
+    for expected in ("$.sid", "$.status", "$.date_created", "$.duration", "$.extra"):
+        assert expected in problems
+
+
+def test_runs_standalone_and_prints_its_base_url() -> None:
+    """python -m tests.fake_twilio serves the given account until terminated."""
+    sid, token = "AC" + "1" * 32, "standalone-token"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_twilio", "--account", f"{sid}:{token}:{FROM}"],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(f"account {sid}")
+        base_url = process.stdout.readline().strip()
+        answer = requests.get(f"{base_url}/2010-04-01/Accounts/{sid}.json", auth=(sid, token))
+        assert answer.json()["sid"] == sid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
