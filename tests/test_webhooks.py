@@ -32,8 +32,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def hooks_settings(settings_factory, database_url: str) -> Settings:  # type: ignore[no-untyped-def]
-    """Settings whose PUBLIC_BASE_URL is the test server itself (a direct set-up)."""
+def hooks_settings(settings_factory, database_url: str, engine) -> Settings:  # type: ignore[no-untyped-def]
+    """Settings whose PUBLIC_BASE_URL is the test server itself (a direct set-up); `engine`
+    empties the shared PostgreSQL database after the test."""
     port = _free_port()
     return settings_factory(
         database_url=database_url, webhook_port=port, public_base_url=f"http://127.0.0.1:{port}"
@@ -262,7 +263,7 @@ def test_a_callback_for_an_unknown_account_is_refused(server, db, hooks_settings
 
 
 def test_behind_a_proxy_the_signature_over_public_base_url_is_accepted(  # type: ignore[no-untyped-def]
-    settings_factory, database_url
+    settings_factory, database_url, engine
 ) -> None:
     port = _free_port()
     settings = settings_factory(
