@@ -114,10 +114,13 @@ def inspect_audio(
         return _inspect_stream(io.BytesIO(bytes(data)), name=name, size=size)
     path = Path(data)
     name = filename or path.name
-    size = path.stat().st_size
-    _check_size(name, size)
-    with path.open("rb") as handle:
-        return _inspect_stream(handle, name=name, size=size)
+    try:
+        size = path.stat().st_size
+        _check_size(name, size)
+        with path.open("rb") as handle:
+            return _inspect_stream(handle, name=name, size=size)
+    except OSError as exc:
+        raise AudioError(f"{name} cannot be read ({exc.strerror}); upload it again") from None
 
 
 def _check_size(name: str, size: int) -> None:

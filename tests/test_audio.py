@@ -380,3 +380,8 @@ def test_check_public_url_reports_an_untrusted_tls_certificate(tmp_path: Path) -
         server.server_close()
     assert not check.ok and check.status is None
     assert "TLS" in check.message and "certificate" in check.message
+
+
+def test_a_missing_path_is_an_audio_error(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="gone.mp3 cannot be read"):
+        audio.inspect_audio(tmp_path / "gone.mp3")
