@@ -26,8 +26,11 @@ from pages._common import show_error
 PREVIEW_ROWS = 50
 # Problem rows sent to the browser; the rest are in the download.
 PROBLEM_ROWS_SHOWN = 200
-# Plans kept per widget (each option change that is flipped back is then instant).
+# Plans kept per widget, so that flipping an option back is instant; a plan of a large file
+# holds every recipient, so only the current one is kept beyond LARGE_PLAN_ROWS.
 PLANS_KEPT = 2
+LARGE_PLAN_ROWS = 200_000
+METRICS_PER_ROW = 4
 # A progress bar is redrawn at most this often (fraction of the work), not on every chunk.
 PROGRESS_STEP = 0.02
 
@@ -188,6 +191,8 @@ def _cached_plan(prefix: str, key: Hashable, make: Callable[[], planning.Plan]) 
     plans: dict[Hashable, planning.Plan] = st.session_state.setdefault(slot, {})
     if key in plans:
         return plans[key]
+    if any(held.rows > LARGE_PLAN_ROWS for held in plans.values()):
+        plans.clear()  # free a large plan before building the next one: lower peak memory
     plan = make()
     while len(plans) >= PLANS_KEPT:
         plans.pop(next(iter(plans)))
@@ -276,6 +281,8 @@ def contact_file(
         message = "Pick the phone number column (type its header or click it in the preview)."
         if show_errors_for_missing:
             st.error(message, icon=":material/error:")
+        else:
+            st.info(message, icon=":material/touch_app:")
         return FileOutcome(file, None, (message,))
     plan = _plan(prefix, file, preview, headers, allowed_countries, do_not_call, block_premium)
     if plan is None:
@@ -446,12 +453,13 @@ def _delimiter_name(delimiter: str | None) -> str:
 
 
 def _preview_table(prefix: str, preview: sources.Preview) -> None:
-    total = (
-        f"{preview.total_rows:,} rows in all"
-        if preview.total_rows is not None
-        else "more rows follow"
+    count = len(preview.data)
+    shown = (
+        f"first {count} rows"
         if preview.truncated
-        else f"{len(preview.data)} rows"
+        else "the only row"
+        if count == 1
+        else f"all {count} rows"
     )
     read_as = (
         f" · read as {preview.encoding}, separated by {_delimiter_name(preview.delimiter)}"
@@ -460,7 +468,7 @@ def _preview_table(prefix: str, preview: sources.Preview) -> None:
         if preview.sheet
         else ""
     )
-    st.markdown(f"**Preview** · first {len(preview.data)} rows, {total}{read_as}")
+    st.markdown(f"**Preview** · {shown}{read_as}")
     st.radio(
         "Clicking a column sets",
         [CLICK_PHONE, CLICK_NAME],
@@ -477,9 +485,9 @@ def _preview_table(prefix: str, preview: sources.Preview) -> None:
     name = _clean(st.session_state.get(f"{prefix}_name_col"))
     config: dict[str, Any] = {"Row": st.column_config.NumberColumn("Row", format="%d")}
     if phone in preview.columns:
-        config[phone] = st.column_config.TextColumn(f"📞 {phone}", help="Phone number column")
+        config[phone] = st.column_config.TextColumn(f"{phone} · phone", help="Phone number column")
     if name in preview.columns:
-        config[name] = st.column_config.TextColumn(f"👤 {name}", help="Recipient name column")
+        config[name] = st.column_config.TextColumn(f"{name} · name", help="Recipient name column")
     st.dataframe(
         preview_frame(preview),
         key=df_key,
@@ -566,9 +574,14 @@ def _plan_table(table: sources.Table, options: planning.PlanOptions) -> planning
 def show_summary(plan: planning.Plan, *, key: str) -> None:
     """The validation summary: counts, warnings, and the rejected rows with reasons."""
     st.markdown("**Validation**")
-    columns = st.columns(len(summary_metrics(plan)))
-    for column, (label, value, help_text) in zip(columns, summary_metrics(plan), strict=True):
-        column.metric(label, f"{value:,}", help=help_text)
+    metrics = summary_metrics(plan)
+    # Two rows of four: seven side by side cut a million ("1,000…") on a laptop screen.
+    for start in range(0, len(metrics), METRICS_PER_ROW):
+        columns = st.columns(METRICS_PER_ROW)
+        for column, (label, value, help_text) in zip(
+            columns, metrics[start : start + METRICS_PER_ROW], strict=False
+        ):
+            column.metric(label, f"{value:,}", help=help_text, border=True)
     for warning in plan.warnings:
         st.warning(warning, icon=":material/warning:")
     count = len(plan.problems) + len(plan.duplicate_rows)
@@ -576,7 +589,15 @@ def show_summary(plan: planning.Plan, *, key: str) -> None:
         return
     shown = min(count, PROBLEM_ROWS_SHOWN)
     with st.expander(f"Rows that will not be called ({count:,})", expanded=bool(plan.invalid)):
-        st.dataframe(problems_frame(plan, PROBLEM_ROWS_SHOWN), hide_index=True)
+        st.dataframe(
+            problems_frame(plan, PROBLEM_ROWS_SHOWN),
+            hide_index=True,
+            column_config={
+                "Row": st.column_config.NumberColumn("Row", format="%d", width="small"),
+                "Value": st.column_config.TextColumn("Value", width="medium"),
+                "Reason": st.column_config.TextColumn("Reason", width="large"),
+            },
+        )
         if shown < count:
             st.caption(f"Showing the first {shown:,}; download the list for all of them.")
         st.download_button(

@@ -430,7 +430,7 @@ def _markdown_cell(text: str) -> str:
 
 @st.dialog("Ready to call?", width="large", on_dismiss=_close_confirm)
 def confirm_dialog(draft: Draft, launch_problem: str | None) -> None:
-    lines = ["| | |", "|---|---|"]
+    lines = ["| What | Details |", "|---|---|"]
     lines += [f"| **{label}** | {_markdown_cell(text)} |" for label, text in confirm_rows(draft)]
     st.markdown("\n".join(lines))
     if launch_problem:
