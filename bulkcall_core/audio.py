@@ -277,35 +277,56 @@ def recording_hints(info: AudioInfo) -> list[str]:
     Only what can be known from the file's header: length, size, sample rate, channels and
     encoding. Silence or loudness would need decoding MP3, which this product does not do.
     """
-    hints: list[str] = []
-    minutes = info.duration_seconds / 60
-    if info.duration_seconds > LONG_MESSAGE_SECONDS:
-        hints.append(
-            f"The message lasts {minutes:.1f} minutes. Twilio bills each call per started "
-            "minute and listeners rarely stay long: 30 to 60 seconds works best."
-        )
-    if info.duration_seconds < SHORT_MESSAGE_SECONDS:
-        hints.append(
-            f"The message lasts only {info.duration_seconds:.1f} s: check it is the right file."
-        )
-    if (info.sample_rate or 0) > PHONE_SAMPLE_RATE or (info.channels or 1) > 1:
-        layout = "stereo" if (info.channels or 1) > 1 else "mono"
-        hints.append(
-            f"The file is {(info.sample_rate or 0) / 1000:g} kHz {layout}; a phone call "
-            "carries 8 kHz mono, so Twilio converts it. It plays fine; 8 kHz mono would "
-            "sound the same on the phone and make a smaller file."
-        )
-    if info.size_bytes > LARGE_FILE_BYTES:
-        hints.append(
-            f"The file is {_megabytes(info.size_bytes)}: Twilio downloads it before the first "
-            "call plays it, so the first calls may start with a pause. An MP3 is much smaller."
-        )
-    if info.extension == "wav" and info.encoding and not info.encoding.startswith(("PCM", "u-law")):
-        hints.append(
-            f"This WAV is encoded as {info.encoding}; 16-bit PCM WAV or MP3 plays most "
-            "reliably on phones."
-        )
-    return hints
+    checks = (_long_hint, _short_hint, _quality_hint, _size_hint, _encoding_hint)
+    return [hint for check in checks if (hint := check(info)) is not None]
+
+
+def _long_hint(info: AudioInfo) -> str | None:
+    if info.duration_seconds <= LONG_MESSAGE_SECONDS:
+        return None
+    return (
+        f"The message lasts {info.duration_seconds / 60:.1f} minutes. Twilio bills each call "
+        "per started minute and listeners rarely stay long: 30 to 60 seconds works best."
+    )
+
+
+def _short_hint(info: AudioInfo) -> str | None:
+    if info.duration_seconds >= SHORT_MESSAGE_SECONDS:
+        return None
+    return f"The message lasts only {info.duration_seconds:.1f} s: check it is the right file."
+
+
+def _quality_hint(info: AudioInfo) -> str | None:
+    rate, channels = info.sample_rate or 0, info.channels or 1
+    if rate <= PHONE_SAMPLE_RATE and channels == 1:
+        return None
+    layout = "stereo" if channels > 1 else "mono"
+    return (
+        f"The file is {rate / 1000:g} kHz {layout}; a phone call carries 8 kHz mono, so "
+        "Twilio converts it. It plays fine; 8 kHz mono would sound the same on the phone "
+        "and make a smaller file."
+    )
+
+
+def _size_hint(info: AudioInfo) -> str | None:
+    if info.size_bytes <= LARGE_FILE_BYTES:
+        return None
+    smaller = "" if info.extension == "mp3" else " An MP3 of it would be much smaller."
+    return (
+        f"The file is {_megabytes(info.size_bytes)}: Twilio downloads it before the first "
+        f"call plays it, so the first calls may start with a pause.{smaller}"
+    )
+
+
+def _encoding_hint(info: AudioInfo) -> str | None:
+    if info.extension != "wav" or not info.encoding:
+        return None
+    if info.encoding.startswith(("PCM", "u-law")):
+        return None
+    return (
+        f"This WAV is encoded as {info.encoding}; 16-bit PCM WAV or MP3 plays most "
+        "reliably on phones."
+    )
 
 
 def store_recording(

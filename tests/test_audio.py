@@ -385,3 +385,16 @@ def test_check_public_url_reports_an_untrusted_tls_certificate(tmp_path: Path) -
 def test_a_missing_path_is_an_audio_error(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="gone.mp3 cannot be read"):
         audio.inspect_audio(tmp_path / "gone.mp3")
+
+
+def test_a_large_mp3_is_not_told_to_become_an_mp3() -> None:
+    big_mp3 = audio.AudioInfo("mp3", "audio/mpeg", 60.0, 20 * 1024 * 1024, 8000, 1, "MPEG")
+    big_wav = audio.AudioInfo("wav", "audio/wav", 60.0, 20 * 1024 * 1024, 8000, 1, "PCM 16-bit")
+    assert "20.0 MB" in audio.recording_hints(big_mp3)[0]
+    assert "An MP3" not in audio.recording_hints(big_mp3)[0]
+    assert "An MP3" in audio.recording_hints(big_wav)[0]
+
+
+def test_a_float_wav_gets_an_encoding_hint() -> None:
+    info = audio.AudioInfo("wav", "audio/wav", 10.0, 1000, 8000, 1, "32-bit float")
+    assert any("32-bit float" in hint for hint in audio.recording_hints(info))
