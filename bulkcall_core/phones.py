@@ -53,8 +53,13 @@ _EXTRA_NAMES = {"AC": "Ascension Island", "TA": "Tristan da Cunha", "XK": "Kosov
 _CALLING_CODES = {str(code): code for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
 _CLEAN = re.compile(r"\+?[0-9]+")
 _SEPARATORS = re.compile(r"[\s().\-/\\\u2010-\u2015]+")
-_SCIENTIFIC = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]*)?[eE][+-]?[0-9]+")
-_FLOAT_ARTEFACT = re.compile(r"([0-9]+)\.0")
+# Clean digits, Excel's scientific notation (1.41556E+10, decimal comma too), and the text
+# of a float ("4155550106.0": only an exact ".0" on digits is an artefact).
+_SHAPE = re.compile(
+    r"(?P<clean>\+?[0-9]+)"
+    r"|(?P<scientific>[+-]?[0-9]+(?:[.,][0-9]*)?[eE][+-]?[0-9]+)"
+    r"|(?P<artefact>[0-9]+)\.0"
+)
 _EXCEL_TEXT_FORMULA = re.compile(r'="(.*)"')
 _TEL_PREFIX = re.compile(r"(?i)tel:")
 _STARTS_WITH_CODE = re.compile(r"[\s(]*[1-9]")
@@ -143,11 +148,11 @@ class PhoneChecker:
         return [self.check(value) for value in values]
 
     def _check(self, value: str | None) -> PhoneCheck:
-        text, reason = _clean(value)
+        text, reason, clean = _clean(value)
         if reason is not None:
             return PhoneCheck(None, reason)
         digits = self._international_form(text)
-        resolved = _resolve_fast(digits, self.country)
+        resolved = _resolve_fast(digits, self.country) if clean else None
         if resolved is None:
             resolved = _resolve_with_parse(digits, self.country)
             if isinstance(resolved, str):
@@ -179,30 +184,48 @@ class PhoneChecker:
         return PhoneCheck(e164, None, iso)
 
 
-def _clean(value: str | None) -> tuple[str, str | None]:
-    """Strip what exports add around a number; returns (text, None) or ("", reason)."""
+def _clean(value: str | None) -> tuple[str, str | None, bool]:
+    """Strip what exports add around a number.
+
+    Returns (text, None, clean) where `clean` says the text is `+?digits`, or ("", reason,
+    False) for a blank cell or Excel's scientific notation.
+    """
     if not isinstance(value, str):
         if _is_blank(value):
-            return "", REASON_MISSING
+            return "", REASON_MISSING, False
         value = str(value)
     text = value.strip()
-    if _CLEAN.fullmatch(text):
-        return text, None
+    shaped = _shape(text)
+    if shaped is None:
+        text = _unwrap(text)
+        if not text:
+            return "", REASON_MISSING, False
+        shaped = _shape(text)
+    return shaped if shaped is not None else (text, None, False)
+
+
+def _shape(text: str) -> tuple[str, str | None, bool] | None:
+    """The common shapes, told apart in one pass; None for anything else."""
+    match = _SHAPE.fullmatch(text)
+    if match is None:
+        compact = _SEPARATORS.sub("", text)
+        return (compact, None, True) if _CLEAN.fullmatch(compact) else None
+    if match.lastgroup == "clean":
+        return text, None, True
+    if match.lastgroup == "scientific":
+        return "", REASON_SCIENTIFIC, False
+    return match.group("artefact"), None, True  # "4155550106.0": a float's text
+
+
+def _unwrap(text: str) -> str:
+    """Full-width digits and odd spaces (NFKC), Excel's text markers ('..., ="..."), tel:."""
     text = unicodedata.normalize("NFKC", text).strip().lstrip("'").strip()
     formula = _EXCEL_TEXT_FORMULA.fullmatch(text)
     if formula:
         text = formula.group(1).strip()
     if _TEL_PREFIX.match(text):
         text = text[4:].strip()
-    if not text:
-        return "", REASON_MISSING
-    if _SCIENTIFIC.fullmatch(text):
-        return "", REASON_SCIENTIFIC
-    artefact = _FLOAT_ARTEFACT.fullmatch(text)
-    if artefact:
-        return artefact.group(1), None
-    compact = _SEPARATORS.sub("", text)
-    return (compact if _CLEAN.fullmatch(compact) else text), None
+    return text
 
 
 def _is_blank(value: object) -> bool:
@@ -214,10 +237,8 @@ def _is_blank(value: object) -> bool:
 
 
 def _resolve_fast(text: str, country: str) -> tuple[int, str] | None:
-    """(calling code, national significant number) of a clean value, exactly as
+    """(calling code, national significant number) of a clean `+?digits` value, exactly as
     phonenumbers.parse would give it; None when parse's heuristics could apply."""
-    if not _CLEAN.fullmatch(text):
-        return None
     if text.startswith("+"):
         calling_code, nsn = _split_calling_code(text[1:])
         if calling_code is None:

@@ -18,6 +18,7 @@ from typing import Any, overload
 
 import numpy as np
 import pandas as pd
+import phonenumbers
 
 from bulkcall_core import phones
 from bulkcall_core.phones import PhoneCheck, PhoneChecker
@@ -95,10 +96,13 @@ class _Fields:
 
     def many(self, positions: np.ndarray) -> list[dict[str, str]]:
         part = self.frame.iloc[positions]
-        columns = [(name, _object_array(part[name])) for name in part.columns]
+        names = list(part.columns)
+        columns = [_object_array(_blank_to_na(part[name])).tolist() for name in names]
+        if not columns:
+            return [{} for _ in range(len(positions))]
         return [
-            {name: cells[i] for name, cells in columns if _filled(cells[i])}
-            for i in range(len(positions))
+            {name: value for name, value in zip(names, row, strict=True) if value is not None}
+            for row in zip(*columns, strict=True)
         ]
 
 
@@ -108,6 +112,15 @@ class _RecordFields(_Fields):
 
     def many(self, positions: np.ndarray) -> list[dict[str, str]]:
         return [{k: v for k, v in (self.records[p] or {}).items() if _filled(v)} for p in positions]
+
+
+def _blank_to_na(column: pd.Series) -> pd.Series:
+    """Whitespace-only cells as missing (the reader trims cells; hand-made tables may not)."""
+    try:
+        blank = column.str.strip() == ""
+    except AttributeError:  # an object column holding no text at all
+        return column
+    return column.mask(blank.fillna(False).astype(bool))
 
 
 def _filled(value: Any) -> bool:
@@ -334,6 +347,7 @@ class _Distinct:
     counts: np.ndarray  # per distinct value: how many rows have it
     phone: np.ndarray  # E.164 or None (object)
     reason: pd.Series  # reason or None, as a Series for fast isin()
+    region: pd.Series  # ISO region or None
 
     @property
     def numbered(self) -> int:
@@ -342,6 +356,11 @@ class _Distinct:
 
     def rows_with(self, reasons: Iterable[str]) -> int:
         return int(self.counts[self.reason.isin(set(reasons)).to_numpy()].sum())
+
+    def foreign(self, country: str) -> np.ndarray:
+        """Valid values whose calling code is not the country's (mask per distinct value)."""
+        home = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[phones.calling_code(country)]
+        return pd.notna(self.phone) & ~self.region.isin(home).to_numpy()
 
 
 def _plan(source: _Source, options: PlanOptions, progress: Progress | None) -> Plan:
@@ -386,7 +405,7 @@ def _check_distinct(
     raw: pd.Series, checker: PhoneChecker, do_not_call: frozenset[str], progress: Progress | None
 ) -> _Distinct:
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    values: list[str | None] = list(uniques)
+    values: list[str | None] = np.asarray(uniques, dtype=object).tolist()
     checks: list[PhoneCheck] = []
     for start in range(0, len(values), PROGRESS_CHUNK):
         checks.extend(checker.check_all(values[start : start + PROGRESS_CHUNK]))
@@ -404,6 +423,7 @@ def _check_distinct(
         counts=np.bincount(codes, minlength=len(values)),
         phone=np.array([c.phone for c in checks], dtype=object),
         reason=pd.Series([c.reason for c in checks], dtype=object),
+        region=pd.Series([c.region for c in checks], dtype=object),
     )
 
 
@@ -527,10 +547,7 @@ def _suspects(options: PlanOptions, distinct: _Distinct) -> np.ndarray:
     written without + or 00."""
     suspect = distinct.reason.isin(_RECHECKABLE).to_numpy(copy=True)
     if options.numbers_have_country_code:
-        home = f"+{phones.calling_code(options.country)}"
-        phone = pd.Series(distinct.phone, dtype=object)
-        foreign = (phone.notna() & ~phone.str.startswith(home, na=False)).to_numpy()
-        for i in np.flatnonzero(foreign):
+        for i in np.flatnonzero(distinct.foreign(options.country)):
             suspect[i] = not _written_international(distinct.values[i])
     return np.flatnonzero(suspect)
 
@@ -569,17 +586,12 @@ def _setting_message(
 
 
 def _foreign_warnings(options: PlanOptions, distinct: _Distinct) -> list[str]:
-    home = f"+{phones.calling_code(options.country)}"
-    phone = pd.Series(distinct.phone, dtype=object)
-    valid = phone.notna().to_numpy()
-    foreign = valid & ~phone.str.startswith(home, na=False).to_numpy()
-    count, total = int(distinct.counts[foreign].sum()), int(distinct.counts[valid].sum())
+    foreign = distinct.foreign(options.country)
+    count = int(distinct.counts[foreign].sum())
+    total = int(distinct.counts[pd.notna(distinct.phone)].sum())
     if count == 0 or count < FOREIGN_MIN_SHARE * total:
         return []
-    regions = pd.Series(
-        distinct.counts[foreign],
-        index=[distinct.checks[i].region or "" for i in np.flatnonzero(foreign)],
-    )
+    regions = pd.Series(distinct.counts[foreign], index=distinct.region[foreign].fillna(""))
     top = regions.groupby(level=0).sum().nlargest(3)
     names = ", ".join(f"{_region_name(region)}: {n:,}" for region, n in top.items())
     return [
