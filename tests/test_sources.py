@@ -736,3 +736,76 @@ def test_reading_with_and_without_progress_gives_the_same_table() -> None:
 def test_preview_of_a_small_file_counts_every_row() -> None:
     preview = read_preview(big_csv(200), max_rows=10)
     assert (len(preview), preview.total_rows, preview.truncated) == (10, 200, True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    mantissa=st.integers(min_value=-(10**15), max_value=10**15),
+    places=st.integers(min_value=0, max_value=4),
+)
+def test_any_numeric_excel_cell_reads_as_the_number_a_person_sees(
+    tmp_path_factory: pytest.TempPathFactory, mantissa: int, places: int
+) -> None:
+    """Whole numbers lose their ".0"; others keep their digits (up to the 15 Excel stores)."""
+    number = mantissa if places == 0 else float(f"{mantissa / 10**places:.15g}")
+    path = write_xlsx(tmp_path_factory.mktemp("n") / "n.xlsx", [["Value"], [number]])
+    value = float(number)
+    expected = str(int(value)) if value.is_integer() else repr(value)
+    assert read_table(path).values("Value") == [expected]
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(min_size=1, max_size=2000), name=st.sampled_from(["x.csv", "x.xlsx", None]))
+def test_any_bytes_give_a_table_or_a_source_error(data: bytes, name: str | None) -> None:
+    """No parser's own exception ever reaches the caller, whatever the upload holds."""
+    try:
+        read_table(data, filename=name)
+        read_preview(data, filename=name)
+    except SourceError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from([*',;|\t"\r\n ab1+', "\xa0", "é"]), max_size=80))
+def test_any_text_gives_a_table_or_a_source_error(text: str) -> None:
+    """Malformed quoting, ragged rows, stray delimiters: a table, or a message; never a crash."""
+    for encoding in ("utf-8", "utf-16"):
+        try:
+            table = read_table(text.encode(encoding))
+        except SourceError:
+            continue
+        assert len(table) > 0 and all(dtype == "string" for dtype in table.data.dtypes)
+
+
+def _valid_xlsx() -> bytes:
+    buffer = io.BytesIO()
+    workbook = Workbook()
+    for row in [["Name", "Phone"], ["Ann", 4155550100], ["Bob", "+14155550101"]]:
+        workbook.active.append(row)
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+VALID_XLSX = _valid_xlsx()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    flips=st.lists(
+        st.tuples(st.integers(0, len(VALID_XLSX) - 1), st.integers(0, 255)), min_size=1, max_size=8
+    ),
+    cut=st.integers(min_value=100, max_value=len(VALID_XLSX)),
+)
+def test_a_damaged_workbook_gives_a_table_or_a_source_error(
+    flips: list[tuple[int, int]], cut: int
+) -> None:
+    """Flipped bytes and cut files: calamine's and zipfile's errors become SourceErrors."""
+    data = bytearray(VALID_XLSX[:cut])
+    for position, value in flips:
+        if position < len(data):
+            data[position] = value
+    try:
+        read_table(bytes(data), filename="d.xlsx")
+        read_preview(bytes(data), filename="d.xlsx")
+    except SourceError:
+        pass
