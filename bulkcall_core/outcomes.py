@@ -13,6 +13,7 @@ order for everything this product records, so it is accepted and not stored.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,10 +66,10 @@ DEFAULT_POLL_MIN_AGE_SECONDS = 120.0
 # Twilio's start time and this machine's clock differ a little, and a call starts after it
 # was placed: list from this much before the oldest open call.
 POLL_START_SLACK_SECONDS = 300
-# With at most this many open calls on a channel, fetching each is cheaper than listing the
-# channel's calls; with more, the list is fetched and only calls missing from it are fetched
-# one by one, up to this many per channel per poll (the rest wait for the next poll).
-MAX_INDIVIDUAL_FETCHES = 25
+# Per channel and poll, the open calls fetched one by one at most: each fetch is a round trip
+# (0.1-0.3 s), so a poll stays well under a minute; the rest wait for the next poll, oldest
+# first.
+MAX_FETCHES_PER_POLL = 100
 
 
 def apply_call_status(
@@ -246,17 +247,20 @@ def poll_open_calls(
 ) -> int:
     """Ask Twilio about every placed call still without a final status after `min_age_seconds`.
 
-    Per channel: one listing of the channel's calls (filtered by From and start time, paged by
-    `telephony.find_calls`), or single fetches when only a few calls are open; calls missing
-    from the listing are fetched one by one. Everything Twilio reports goes through
+    Per channel, whichever costs fewer requests: one listing of the channel's calls (filtered
+    by From and start time, 1,000 a page, via `telephony.find_calls`; its size estimated from
+    the calls this product placed since then), or one fetch per open call (oldest first, up to
+    MAX_FETCHES_PER_POLL); calls missing from a listing are fetched one by one. Everything
+    Twilio reports goes through
     `apply_call_status`. A channel whose Twilio requests fail is logged and skipped (the next
     poll tries again). Returns how many calls got their final status. The caller commits.
     """
     now = now or utcnow()
     reports: list[Any] = []
     for channel, open_calls in _open_calls_by_channel(session, now, min_age_seconds):
+        listing = _listing_pages(session, channel, open_calls[0].since) < len(open_calls)
         try:
-            reports.extend(_ask_twilio(channel, open_calls, settings))
+            reports.extend(_ask_twilio(channel, open_calls, settings, listing=listing))
         except BulkCallError as exc:
             logger.warning("Could not poll Twilio for channel %r: %s", channel.name, exc)
     # Network first, database after: row locks are held only while applying.
@@ -275,6 +279,7 @@ def _open_calls_by_channel(
             col(Call.sid).is_not(None),
             since <= now - timedelta(seconds=min_age_seconds),
         )
+        .order_by(since)
     ).all()
     grouped: dict[int, list[_OpenCall]] = defaultdict(list)
     for sid, placed, channel_id in rows:
@@ -287,20 +292,34 @@ def _open_calls_by_channel(
     return result
 
 
-def _ask_twilio(channel: Channel, open_calls: list[_OpenCall], settings: Settings) -> list[Any]:
+def _listing_pages(session: Session, channel: Channel, oldest: datetime) -> int:
+    """About how many pages listing the channel's calls since `oldest` takes: the calls this
+    product placed since a day before (Twilio's start-time filter works by date)."""
+    start = oldest - timedelta(seconds=POLL_START_SLACK_SECONDS, days=1)
+    placed = session.exec(
+        select(func.count())
+        .select_from(Call)
+        .join(Campaign, col(Campaign.id) == Call.campaign_id)
+        .where(Campaign.channel_id == channel.id, col(Call.placed_at) >= start)
+    ).one()
+    return max(1, math.ceil(placed / telephony.MAX_PAGE_SIZE))
+
+
+def _ask_twilio(
+    channel: Channel, open_calls: list[_OpenCall], settings: Settings, *, listing: bool
+) -> list[Any]:
     client = channels.channel_client(channel, settings)
     wanted = {call.sid for call in open_calls}
     found: dict[str, Any] = {}
-    if len(open_calls) > MAX_INDIVIDUAL_FETCHES:
-        oldest = min(call.since for call in open_calls)
+    if listing:
         listed = telephony.find_calls(
             client,
             from_=channel.from_number,
-            started_after=oldest - timedelta(seconds=POLL_START_SLACK_SECONDS),
+            started_after=open_calls[0].since - timedelta(seconds=POLL_START_SLACK_SECONDS),
         )
         found = {info.sid: info for info in listed if info.sid in wanted}
     missing = [call.sid for call in open_calls if call.sid not in found]
-    for sid in missing[:MAX_INDIVIDUAL_FETCHES]:
+    for sid in missing[:MAX_FETCHES_PER_POLL]:
         try:
             found[sid] = telephony.fetch_call(client, sid)
         except BulkCallError as exc:  # one bad SID must not hide the others
