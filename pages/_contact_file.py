@@ -145,7 +145,7 @@ def stored_file(prefix: str) -> StoredFile | None:
 
 def forget_file(prefix: str) -> None:
     """Drop the stored file and everything computed from it."""
-    for suffix in ("stored_file", "cache_preview", "cache_table", "cache_plans"):
+    for suffix in ("stored_file", "cache_preview", "cache_table", "cache_plans", "columns_seen"):
         st.session_state.pop(f"{prefix}_{suffix}", None)
 
 
@@ -274,17 +274,19 @@ def contact_file(
         return FileOutcome(file, None, ("The file cannot be read.",))
 
     _apply_suggestions(prefix, preview)
-    _mapping_fields(prefix, preview, duplicates_option)
+    slots = _mapping_fields(prefix, preview, duplicates_option)
     _preview_table(prefix, preview)
     phone = _clean(st.session_state.get(f"{prefix}_phone_col"))
     if phone is None:
         message = "Pick the phone number column (type its header or click it in the preview)."
         if show_errors_for_missing:
-            st.error(message, icon=":material/error:")
+            slots["phone_column"].error(message, icon=":material/error:")
         else:
-            st.info(message, icon=":material/touch_app:")
+            slots["phone_column"].info(message, icon=":material/touch_app:")
         return FileOutcome(file, None, (message,))
-    plan = _plan(prefix, file, preview, headers, allowed_countries, do_not_call, block_premium)
+    plan = _plan(
+        prefix, file, preview, headers, allowed_countries, do_not_call, block_premium, slots
+    )
     if plan is None:
         return FileOutcome(file, None, ("The file cannot be checked.",))
     show_summary(plan, key=f"{prefix}_problems_download")
@@ -350,20 +352,25 @@ def _clean(value: Any) -> str | None:
 
 
 def _apply_suggestions(prefix: str, preview: sources.Preview) -> None:
-    """On a new file (or new headers), preselect the likely phone and name columns."""
-    phone_key, name_key = f"{prefix}_phone_col", f"{prefix}_name_col"
-    columns = list(preview.columns)
-    stale = any(
-        _clean(st.session_state.get(k)) not in (None, *columns) for k in (phone_key, name_key)
-    )
-    if not (st.session_state.pop(f"{prefix}_suggest", False) or stale):
+    """On a new file, or when the columns change (new headers, another sheet), preselect the
+    likely phone and name columns. A header the user typed is kept otherwise, so that a wrong
+    one gets its "not found" message instead of silently changing."""
+    columns = tuple(preview.columns)
+    seen_key = f"{prefix}_columns_seen"
+    changed = st.session_state.get(seen_key) not in (None, columns)
+    st.session_state[seen_key] = columns
+    if not (st.session_state.pop(f"{prefix}_suggest", False) or changed):
         return
     phone, name = sources.suggest_columns(preview)
-    st.session_state[phone_key] = phone
-    st.session_state[name_key] = name
+    st.session_state[f"{prefix}_phone_col"] = phone
+    st.session_state[f"{prefix}_name_col"] = name
 
 
-def _mapping_fields(prefix: str, preview: sources.Preview, duplicates_option: bool) -> None:
+def _mapping_fields(
+    prefix: str, preview: sources.Preview, duplicates_option: bool
+) -> dict[str, Any]:
+    """Draw the column and number settings; returns an empty slot under each column field,
+    keyed by the core's field name, for its error."""
     columns = list(preview.columns)
     left, right = st.columns(2)
     with left:
@@ -378,6 +385,7 @@ def _mapping_fields(prefix: str, preview: sources.Preview, duplicates_option: bo
             args=(prefix,),
             help="You can also click the column in the preview below.",
         )
+        phone_slot = st.empty()
         labels = country_labels()
         st.selectbox(
             "To country code",
@@ -400,12 +408,14 @@ def _mapping_fields(prefix: str, preview: sources.Preview, duplicates_option: bo
             args=(prefix,),
             help="Used to show each recipient's name in History.",
         )
+        name_slot = st.empty()
         st.checkbox(
             "Phone numbers in the uploaded file start with the country code",
             key=f"{prefix}_has_cc",
             persist_state="session",
             help=COUNTRY_CODE_HELP,
         )
+    slots = {"phone_column": phone_slot, "name_column": name_slot}
     if duplicates_option:
         st.checkbox(
             "Duplicates allowed",
@@ -419,6 +429,7 @@ def _mapping_fields(prefix: str, preview: sources.Preview, duplicates_option: bo
                 "wait for earlier ones, so one person may ring several times at once. "
                 "Keep it unchecked unless that is what you want.]"
             )
+    return slots
 
 
 def _click_target_key(prefix: str) -> str:
@@ -506,6 +517,7 @@ def _plan(
     allowed_countries: frozenset[str] | None,
     do_not_call: frozenset[str],
     block_premium: bool,
+    slots: dict[str, Any],
 ) -> planning.Plan | None:
     sheet = preview.sheet
     has_header = not st.session_state.get(f"{prefix}_no_header")
@@ -530,16 +542,16 @@ def _plan(
             sources.require_column(table, options.name_column, field="name_column")
         return _cached_plan(prefix, (read_key, options), lambda: _plan_table(table, options))
 
-    return guarded(make, f"checking {file.name}")
+    return guarded(make, f"checking {file.name}", slots)
 
 
-def guarded(work: Callable[[], T], what: str) -> T | None:
+def guarded(work: Callable[[], T], what: str, slots: dict[str, Any] | None = None) -> T | None:
     """`work()`, or None after showing why not: a core error's message, or for a bug (not
     the user's fault) a plain apology while the traceback goes to the log."""
     try:
         return work()
     except BulkCallError as exc:
-        show_error(exc)
+        show_error(exc, (slots or {}).get(exc.field or ""))
     except Exception:
         LOG.exception("Unexpected error while %s", what)
         st.error(UNEXPECTED, icon=":material/bug_report:")
