@@ -11,7 +11,6 @@ arrays rather than a million objects.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -543,18 +542,12 @@ def _setting_warning(options: PlanOptions, distinct: _Distinct, numbered: int) -
 
 def _suspects(options: PlanOptions, distinct: _Distinct) -> np.ndarray:
     """Distinct values the other setting might read differently, in file order: invalid ones,
-    and (when numbers are said to start with the code) those read as another country though
-    written without + or 00."""
+    and (when numbers are said to start with the code) those read as another country. A value
+    written with + or 00 reads the same either way, so it never flips."""
     suspect = distinct.reason.isin(_RECHECKABLE).to_numpy(copy=True)
     if options.numbers_have_country_code:
-        for i in np.flatnonzero(distinct.foreign(options.country)):
-            suspect[i] = not _written_international(distinct.values[i])
+        suspect |= distinct.foreign(options.country)
     return np.flatnonzero(suspect)
-
-
-def _written_international(value: str | None) -> bool:
-    text = unicodedata.normalize("NFKC", value or "").strip().lstrip("'\"=(").strip()
-    return text.startswith(("+", "00"))
 
 
 def _estimate(

@@ -273,6 +273,12 @@ def test_checked_box_reading_national_numbers_as_foreign_is_warned() -> None:
     assert plan.warnings[0].startswith("2 of 2 numbers are valid United States (+1) numbers")
 
 
+def test_numbers_written_with_a_plus_never_suggest_unchecking() -> None:
+    """'+44 ...' reads the same with the box checked or not: no setting warning."""
+    plan = plan_phones(["+44 7400 123456", "+33 6 12 34 56 78"], numbers_have_country_code=True)
+    assert not any("uncheck it" in warning for warning in plan.warnings)
+
+
 def test_no_setting_warning_for_a_right_setting() -> None:
     """A clean file with the right setting has no warnings."""
     assert plan_phones(["4155550100", "+44 7400 123456", "(212) 555-0100"]).warnings == ()

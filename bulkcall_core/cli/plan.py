@@ -112,9 +112,9 @@ def summary_lines(plan: Plan) -> Iterable[str]:
     """A short human summary: counts, the first problems, the warnings."""
     yield (
         f"{plan.rows:,} rows: {plan.valid:,} valid, {plan.invalid:,} invalid "
-        f"({plan.blocked:,} blocked, {plan.do_not_call:,} on the do-not-call list), "
-        f"{plan.duplicates:,} duplicates"
+        f"({plan.blocked:,} blocked, {plan.do_not_call:,} on the do-not-call list)"
     )
+    yield f"Duplicates left out: {plan.duplicates:,}"
     yield f"To call: {plan.to_call:,}"
     if plan.problems:
         shown = plan.problems[:SUMMARY_PROBLEMS]
