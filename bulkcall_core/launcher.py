@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bulkcall_core import queueing
 from bulkcall_core.database import get_engine
@@ -100,7 +101,7 @@ def serve(
     children = _plan_children(settings, port=port, address=address, worker=worker,
                               dashboard=dashboard)  # fmt: skip
     _check_ports_free(settings, port=port, address=address, dashboard=dashboard)
-    get_engine(settings)  # migrates the schema before any child touches it
+    _migrate(settings)
     stop = _StopFlag()
     try:
         for child in children:
@@ -117,6 +118,18 @@ def serve(
         _stop_all(children)
         stop.restore()
     return 0
+
+
+def _migrate(settings: Settings) -> None:
+    """Bring the schema up to date before any child touches it."""
+    try:
+        get_engine(settings)
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        raise LaunchError(
+            f"The database {_masked(settings.sqlalchemy_url)} cannot be used ({reason}); "
+            "start it or correct DATABASE_URL"
+        ) from None
 
 
 def _plan_children(

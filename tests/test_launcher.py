@@ -212,3 +212,18 @@ def test_the_banner_never_prints_a_database_password(settings_factory) -> None: 
     assert "s3cret" not in banner and "hunter2" not in banner
     assert "bulk:***@db.example.com" in banner
     assert "Public URL: https://calls.example.com" in banner
+
+
+def test_an_unreachable_database_fails_in_one_line_with_exit_2(data_dir: Path) -> None:
+    port = _free_port()  # nothing listens there
+    env = {**os.environ, "DATABASE_URL": f"postgresql://bulk:s3cret@127.0.0.1:{port}/bulk"}
+    env["BULKCALL_SECRETS_TOML"] = str(data_dir / "no-secrets.toml")
+    env["WEBHOOK_PORT"] = str(_free_port())
+    done = subprocess.run(
+        [sys.executable, "-m", "bulkcall_core", "serve", "--no-worker", "--no-dashboard"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=EXIT_WAIT_SECONDS,
+    )  # fmt: skip
+    errors = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(errors) == 1, done.stderr
+    assert errors[0].startswith("error: The database postgresql+psycopg://bulk:***@127.0.0.1")
+    assert "s3cret" not in done.stderr
