@@ -102,6 +102,8 @@ def serve(
                               dashboard=dashboard)  # fmt: skip
     _check_ports_free(settings, port=port, address=address, dashboard=dashboard)
     _migrate(settings)
+    if not settings.uses_embedded_redis:
+        queueing.get_redis(settings)  # SettingsError naming REDIS_URL when it does not answer
     stop = _StopFlag()
     try:
         for child in children:

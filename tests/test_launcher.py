@@ -214,16 +214,34 @@ def test_the_banner_never_prints_a_database_password(settings_factory) -> None: 
     assert "Public URL: https://calls.example.com" in banner
 
 
-def test_an_unreachable_database_fails_in_one_line_with_exit_2(data_dir: Path) -> None:
-    port = _free_port()  # nothing listens there
-    env = {**os.environ, "DATABASE_URL": f"postgresql://bulk:s3cret@127.0.0.1:{port}/bulk"}
-    env["BULKCALL_SECRETS_TOML"] = str(data_dir / "no-secrets.toml")
-    env["WEBHOOK_PORT"] = str(_free_port())
+def one_line_failure(env: dict[str, str]) -> tuple[list[str], str]:
+    """Run `serve` (web hooks only) expecting exit status 2 and one line on stderr."""
     done = subprocess.run(
         [sys.executable, "-m", "bulkcall_core", "serve", "--no-worker", "--no-dashboard"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=EXIT_WAIT_SECONDS,
     )  # fmt: skip
     errors = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(errors) == 1, done.stderr
+    return errors, done.stderr
+
+
+def test_an_unreachable_database_fails_in_one_line_with_exit_2(data_dir: Path) -> None:
+    port = _free_port()  # nothing listens there
+    env = {**os.environ, "DATABASE_URL": f"postgresql://bulk:s3cret@127.0.0.1:{port}/bulk"}
+    env["BULKCALL_SECRETS_TOML"] = str(data_dir / "no-secrets.toml")
+    env["WEBHOOK_PORT"] = str(_free_port())
+    errors, stderr = one_line_failure(env)
     assert errors[0].startswith("error: The database postgresql+psycopg://bulk:***@127.0.0.1")
-    assert "s3cret" not in done.stderr
+    assert "s3cret" not in stderr
+
+
+def test_an_unreachable_redis_url_fails_in_one_line_with_exit_2(data_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(
+        REDIS_URL=f"redis://127.0.0.1:{_free_port()}/3",
+        DATA_DIR=str(data_dir / "data"),
+        WEBHOOK_PORT=str(_free_port()),
+        BULKCALL_SECRETS_TOML=str(data_dir / "no-secrets.toml"),
+    )
+    errors, stderr = one_line_failure(env)
+    assert errors[0].startswith("error: REDIS_URL redis://127.0.0.1:")
