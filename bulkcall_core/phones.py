@@ -28,6 +28,7 @@ REASON_TOO_LONG = "too long"
 REASON_WRONG_LENGTH = "wrong number of digits"
 REASON_LOCAL_ONLY = "missing its area code"
 REASON_INVALID = "not a valid number"
+REASON_SEVERAL = "several numbers in one cell; put one number per row"
 REASON_EXTENSION = "has an extension (automated calls cannot dial extensions)"
 REASON_SCIENTIFIC = (
     "digits lost to Excel's scientific notation (like 1.41556E+10); "
@@ -62,6 +63,8 @@ _SHAPE = re.compile(
 )
 _EXCEL_TEXT_FORMULA = re.compile(r'="(.*)"')
 _TEL_PREFIX = re.compile(r"(?i)tel:")
+_LIST_SEPARATORS = re.compile(r"[,;/|&\n]|\s(?:or|and|ou|oder|y|o)\s", re.IGNORECASE)
+_TRAILING_LABEL = re.compile(r"\s*\([^\d()]*\)\s*$")
 _STARTS_WITH_CODE = re.compile(r"[\s(]*[1-9]")
 
 
@@ -208,6 +211,8 @@ def _shape(text: str) -> tuple[str, str | None, bool] | None:
     """The common shapes, told apart in one pass; None for anything else."""
     match = _SHAPE.fullmatch(text)
     if match is None:
+        if _several_numbers(text):
+            return "", REASON_SEVERAL, False
         compact = _SEPARATORS.sub("", text)
         return (compact, None, True) if _CLEAN.fullmatch(compact) else None
     if match.lastgroup == "clean":
@@ -215,6 +220,13 @@ def _shape(text: str) -> tuple[str, str | None, bool] | None:
     if match.lastgroup == "scientific":
         return "", REASON_SCIENTIFIC, False
     return match.group("artefact"), None, True  # "4155550106.0": a float's text
+
+
+def _several_numbers(text: str) -> bool:
+    """'415-555-0100, 415-555-0101' or '... / ...': two parts of 7+ digits each. One is not
+    picked: which person to call is a guess."""
+    parts = _LIST_SEPARATORS.split(text)
+    return sum(sum(char.isdigit() for char in part) >= 7 for part in parts) >= 2
 
 
 def _unwrap(text: str) -> str:
@@ -225,7 +237,8 @@ def _unwrap(text: str) -> str:
         text = formula.group(1).strip()
     if _TEL_PREFIX.match(text):
         text = text[4:].strip()
-    return text
+    # A trailing label ("(mobile)") would be read as letters of a vanity number.
+    return _TRAILING_LABEL.sub("", text)
 
 
 def _is_blank(value: object) -> bool:
