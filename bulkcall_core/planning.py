@@ -495,6 +495,8 @@ _RECHECKABLE = (
 def _warnings(source: _Source, options: PlanOptions, distinct: _Distinct) -> list[str]:
     """Hints that a setting or the column looks wrong, each with how many rows it affects."""
     numbered = distinct.numbered
+    if len(source.rows) == 0:
+        return []
     if numbered == 0:
         return [f"Column '{source.column}' has no phone numbers: is it the phone column?"]
     warnings = _scientific_warnings(distinct, numbered)

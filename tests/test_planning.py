@@ -357,6 +357,7 @@ def test_plan_records_of_nothing_is_an_empty_plan() -> None:
     """An empty list plans to nothing, without errors."""
     plan = plan_records([], PlanOptions(phone_column=""))
     assert (plan.rows, plan.to_call, len(plan.recipients), plan.problems) == (0, 0, 0, ())
+    assert plan.warnings == ()
 
 
 # --- properties -------------------------------------------------------------------------------
