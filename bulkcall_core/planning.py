@@ -503,7 +503,10 @@ def _warnings(source: _Source, options: PlanOptions, distinct: _Distinct) -> lis
     setting = _setting_warning(options, distinct, numbered)
     if setting:
         return [*warnings, setting]
-    warnings.extend(_foreign_warnings(options, distinct))
+    if not options.numbers_have_country_code:
+        # Checked, the selected country is not where the numbers are expected to be: each
+        # number carries its own code (national numbers read as foreign are warned above).
+        warnings.extend(_foreign_warnings(options, distinct))
     warnings.extend(_column_warnings(source, distinct, numbered))
     return warnings
 

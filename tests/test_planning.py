@@ -316,6 +316,12 @@ def test_warns_when_many_numbers_are_from_other_countries() -> None:
     )
 
 
+def test_no_foreign_warning_when_numbers_carry_their_codes() -> None:
+    """Box checked: each number says its country, so other countries are not a warning."""
+    plan = plan_phones(["447400123456", "33612345678"], numbers_have_country_code=True)
+    assert (plan.to_call, plan.warnings) == (2, ())
+
+
 def test_warns_when_the_column_does_not_hold_phone_numbers() -> None:
     """An email column picked as the phone column is flagged."""
     plan = plan_phones(["ann@x.org", "bob@y.org", "4155550100"])
