@@ -36,6 +36,17 @@ def _flash(message: str) -> None:
     st.session_state["contacts_flash"] = message
 
 
+def _reset_next_run(values: dict[str, Any]) -> None:
+    """Widget values to set at the start of the next run (a widget drawn in this run cannot
+    be changed any more): clears a form after it succeeded, closes a popover."""
+    st.session_state.setdefault("contacts_reset", {}).update(values)
+
+
+def _apply_resets() -> None:
+    for key, value in st.session_state.pop("contacts_reset", {}).items():
+        st.session_state[key] = value
+
+
 def _show_flash() -> None:
     message = st.session_state.pop("contacts_flash", None)
     if message:
@@ -84,7 +95,13 @@ def list_picker() -> contacts.ListSummary | None:
     if st.session_state.get("contacts_list") not in by_id:
         st.session_state["contacts_list"] = summaries[0].id if summaries else None
     left, right = st.columns([4, 1], vertical_alignment="bottom")
-    with right.popover("New list", icon=":material/add:", width="stretch"):
+    with right.popover(
+        "New list",
+        icon=":material/add:",
+        width="stretch",
+        key="contacts_new_popover",
+        on_change="rerun",
+    ):
         new_list_form()
     if not summaries:
         left.info("No contact list yet: create one with **New list**.", icon=":material/info:")
@@ -107,7 +124,7 @@ def new_list_form() -> None:
     if created is None:
         return
     st.session_state["contacts_list"] = created.id
-    st.session_state.pop("contacts_new_name", None)
+    _reset_next_run({"contacts_new_name": "", "contacts_new_popover": False})
     _flash(f"List '{created.name}' created. Import a file or add contacts to it.")
     st.rerun()
 
@@ -117,14 +134,26 @@ def list_actions(summary: contacts.ListSummary) -> None:
         f"**{summary.name}** · {summary.size:,} contacts · created "
         f"{format_time(summary.created_at)} · changed {format_time(summary.updated_at)}"
     )
-    rename_col, delete_col, _ = st.columns([1, 1, 4])
-    with rename_col.popover("Rename", icon=":material/edit:", width="stretch"):
+    actions = st.container(horizontal=True)
+    with actions.popover(
+        "Rename",
+        icon=":material/edit:",
+        key="contacts_rename_popover",
+        on_change="rerun",
+    ):
         with st.form("contacts_rename_form", border=False):
-            name = st.text_input("New name", value=summary.name, key="contacts_rename_name")
+            name = st.text_input(
+                "New name", value=summary.name, key=f"contacts_rename_name_{summary.id}"
+            )
             submitted = st.form_submit_button("Rename", type="primary")
         if submitted:
             _rename(summary, name)
-    with delete_col.popover("Delete", icon=":material/delete:", width="stretch"):
+    with actions.popover(
+        "Delete",
+        icon=":material/delete:",
+        key="contacts_delete_popover",
+        on_change="rerun",
+    ):
         st.warning(
             f"Delete '{summary.name}' and its {summary.size:,} contacts? Campaigns already "
             "created from it keep their calls.",
@@ -138,6 +167,7 @@ def _rename(summary: contacts.ListSummary, name: str) -> None:
     renamed = run_action(lambda db: contacts.rename_list(session=db, list_id=summary.id, name=name))
     if renamed is None:
         return
+    _reset_next_run({"contacts_rename_popover": False})
     _flash(f"List renamed to '{renamed.name}'.")
     st.rerun()
 
@@ -145,8 +175,8 @@ def _rename(summary: contacts.ListSummary, name: str) -> None:
 def _delete(summary: contacts.ListSummary) -> None:
     if run_action(lambda db: contacts.delete_list(session=db, list_id=summary.id) or True) is None:
         return
-    st.session_state.pop("contacts_delete_sure", None)
     st.session_state.pop("contacts_list", None)
+    _reset_next_run({"contacts_delete_sure": False, "contacts_delete_popover": False})
     _flash(f"List '{summary.name}' deleted.")
     st.rerun()
 
@@ -280,6 +310,7 @@ def add_contact_form(summary: contacts.ListSummary, country: str) -> None:
     )
     if contact is None:
         return
+    _reset_next_run({"contacts_add_name": "", "contacts_add_phone": ""})
     _flash(f"{contact.name or contact.phone} ({contact.phone}) added to '{summary.name}'.")
     st.rerun()
 
@@ -365,6 +396,7 @@ def dnc_add_form(country: str) -> None:
     )
     if entry is None:
         return
+    _reset_next_run({"contacts_dnc_add_phone": "", "contacts_dnc_add_note": ""})
     _flash(f"{entry.phone} is on the do-not-call list: no campaign will call it.")
     st.rerun()
 
@@ -436,6 +468,7 @@ def dnc_tab(country: str) -> None:
 
 def main() -> None:
     page_header("Contacts", "Saved lists of people to call, and the numbers nobody may call.")
+    _apply_resets()
     _show_flash()
     country = _default_country()
     tab_lists, tab_dnc = st.tabs([TAB_LISTS, TAB_DNC], key="contacts_tab", on_change="rerun")

@@ -93,7 +93,7 @@ def test_importing_a_file_adds_its_valid_numbers_to_the_list(app_env, session: S
 def test_renaming_a_list(app_env, session: Session) -> None:  # type: ignore[no-untyped-def]
     list_id = make_list(session)
     at = open_page(PAGE)
-    at.text_input(key="contacts_rename_name").input("Clients")
+    at.text_input(key=f"contacts_rename_name_{list_id}").input("Clients")
     submit(at, "Rename")
     assert not at.exception, at.exception
     session.expire_all()
