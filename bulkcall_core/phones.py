@@ -64,6 +64,7 @@ _SHAPE = re.compile(
 _EXCEL_TEXT_FORMULA = re.compile(r'="(.*)"')
 _TEL_PREFIX = re.compile(r"(?i)tel:")
 _LIST_SEPARATORS = re.compile(r"[,;/|&\n]|\s(?:or|and|ou|oder|y|o)\s", re.IGNORECASE)
+_NON_DIGITS = re.compile(r"[^0-9]+")
 _TRAILING_LABEL = re.compile(r"\s*\([^\d()]*\)\s*$")
 _STARTS_WITH_CODE = re.compile(r"[\s(]*[1-9]")
 
@@ -226,7 +227,7 @@ def _several_numbers(text: str) -> bool:
     """'415-555-0100, 415-555-0101' or '... / ...': two parts of 7+ digits each. One is not
     picked: which person to call is a guess."""
     parts = _LIST_SEPARATORS.split(text)
-    return sum(sum(char.isdigit() for char in part) >= 7 for part in parts) >= 2
+    return len(parts) > 1 and sum(len(_NON_DIGITS.sub("", part)) >= 7 for part in parts) > 1
 
 
 def _unwrap(text: str) -> str:
