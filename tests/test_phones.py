@@ -6,6 +6,8 @@ import random
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
 from bulkcall_core import phones
@@ -375,3 +377,40 @@ def test_time_zone_of_unknown_is_none() -> None:
     """Garbage or numbers without zone data give None / no zones."""
     assert phones.time_zone_of("garbage") is None
     assert phones.time_zones_of("garbage") == ()
+
+
+def _callable_examples() -> list[tuple[str, phonenumbers.PhoneNumber]]:
+    """(region, number) for the example mobile and fixed-line number of every region."""
+    examples = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE):
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is not None and phonenumbers.is_valid_number(number):
+                examples.append((region, number))
+    return examples
+
+
+CALLABLE_EXAMPLES = _callable_examples()
+WRITINGS = {
+    "national": phonenumbers.PhoneNumberFormat.NATIONAL,
+    "international": phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    "e164": phonenumbers.PhoneNumberFormat.E164,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    example=st.sampled_from(CALLABLE_EXAMPLES),
+    writing=st.sampled_from(sorted(WRITINGS)),
+    separator=st.sampled_from([" ", "-", ".", "\u00a0", ""]),
+    wrapper=st.sampled_from(["{}", "'{}", " {} ", "tel:{}", '="{}"']),
+)
+def test_any_writing_of_a_valid_number_gives_its_e164(
+    example: tuple[str, phonenumbers.PhoneNumber], writing: str, separator: str, wrapper: str
+) -> None:
+    """A valid number of any region, written nationally (with that region selected) or
+    internationally, with any separators and export wrappers, is its own E.164."""
+    region, number = example
+    text = phonenumbers.format_number(number, WRITINGS[writing]).replace(" ", separator)
+    check = normalize_phone(wrapper.format(text), country=region, block_premium=False)
+    assert check.phone == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
