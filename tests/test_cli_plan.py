@@ -174,3 +174,32 @@ def test_unusable_input_exits_2_with_one_line(
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_non_ascii_names_survive_the_json(tmp_path: Path) -> None:
+    """Names in any script come back exactly through the JSON."""
+    path = tmp_path / "names.csv"
+    path.write_text("Name,Phone\nZoë Łukasz 山田,4155550100\n", encoding="utf-8")
+    data = plan_json(path, "--phone-column", "Phone", "--name-column", "Name")
+    assert data["recipients"][0]["name"] == "Zoë Łukasz 山田"
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`plan ... --json | head -c 100`: the command stops quietly when the pipe closes."""
+    path = tmp_path / "many.csv"
+    path.write_text(
+        "Phone\n" + "".join(f"415555{n:04d}\n" for n in range(10_000)), encoding="utf-8"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulkcall_core", "plan", str(path), "--phone-column", "Phone"]
+        + ["--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read(100).startswith(b'{"rows": 10000')
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

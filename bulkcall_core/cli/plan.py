@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -63,11 +64,17 @@ def run(args: argparse.Namespace) -> int:
         headers=args.headers,
     )
     plan = plan_table(table, options)
-    if args.json:
-        json.dump(plan.to_json(), sys.stdout, ensure_ascii=False)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.writelines(line + "\n" for line in summary_lines(plan))
+    try:
+        if args.json:
+            # ASCII escapes: the output survives any terminal or pipe encoding.
+            json.dump(plan.to_json(), sys.stdout)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.writelines(line + "\n" for line in summary_lines(plan))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
