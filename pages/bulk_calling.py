@@ -163,9 +163,9 @@ def audio_field(show_missing: bool) -> tuple[contact_file.StoredFile, audio.Audi
     )
     stored = contact_file.stored_file("bulk_audio")
     if stored is None:
-        st.caption(RECORDING_TIPS)
         if show_missing:
             st.error("Upload the recording to play.", icon=":material/error:")
+        st.caption(RECORDING_TIPS)
         return None
     if st.session_state.get("bulk_audio_file") is None:
         left, right = st.columns([4, 1], vertical_alignment="center")
@@ -582,12 +582,24 @@ def main() -> None:
     options = options_fields()
 
     st.button("Next", key="bulk_next", type="primary", on_click=_mark_tried)
-    ready = None not in (channel, name, recorded, source, schedule, options)
+    fields = {
+        "channel": channel,
+        "name": name,
+        "recording": recorded,
+        "who to call": source,
+        "execute on": schedule,
+        "options": options,
+    }
+    needed = [label for label, value in fields.items() if value is None]
+    ready = not needed
     if st.session_state.pop("bulk_next_pending", False):
         if ready:
             st.session_state["bulk_confirm_open"] = True
         else:
-            st.error("Some fields need attention: see the messages above.", icon=":material/error:")
+            st.error(
+                f"Check {', '.join(needed)}: see the messages beside them above.",
+                icon=":material/error:",
+            )
     if not ready:
         st.session_state["bulk_confirm_open"] = False
         return
