@@ -65,7 +65,7 @@ def measure_pipeline(path: str, database_url: str) -> dict[str, Any]:
     engine, channel_id, recording_id = _database(database_url)
     from bulkcall_core.database import new_session
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     table = read_table(path)
     read = time.perf_counter()
     plan = plan_table(table, PlanOptions(phone_column=PHONE_COLUMN, name_column=NAME_COLUMN))
@@ -85,6 +85,7 @@ def measure_pipeline(path: str, database_url: str) -> dict[str, Any]:
     stored = time.perf_counter()
     return {
         "seconds": stored - started,
+        "cpu": time.process_time() - cpu_started,
         "read": read - started,
         "plan": planned - read,
         "store": stored - planned,
@@ -99,9 +100,13 @@ def measure_pipeline(path: str, database_url: str) -> dict[str, Any]:
 def measure_preview(path: str) -> dict[str, Any]:
     from bulkcall_core.sources import read_preview
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     preview = read_preview(path)
-    return {"seconds": time.perf_counter() - started, "columns": len(preview.columns)}
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu": time.process_time() - cpu_started,
+        "columns": len(preview.columns),
+    }
 
 
 def measure_naive_pipeline(path: str, database_url: str, rows: int) -> dict[str, Any]:
@@ -212,7 +217,9 @@ def run_child(name: str, *arguments: object) -> dict[str, Any]:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"measurement {name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["load"] = os.getloadavg()[0]  # 1-minute load average as the measurement ended
+    return figures
 
 
 # --------------------------------------------------------------------------- the run
@@ -225,6 +232,8 @@ class Result:
     seconds: float
     target: float | None
     peak_rss_mb: float
+    cpu: float  # CPU seconds of the measuring process (a database server's are not counted)
+    load: float  # the machine's 1-minute load average at the end: 2 cores, so > 2 = contention
     rss_target_mb: float | None = None
     naive_seconds: float | None = None
     naive_note: str = ""
@@ -277,6 +286,8 @@ def pipeline_result(what: str, path: Path, url: str, target: float, **kw: Any) -
         figures["seconds"],
         target,
         figures["peak_rss_mb"],
+        figures["cpu"],
+        figures["load"],
         detail=detail,
         **kw,
     )
@@ -360,6 +371,8 @@ def run(args: argparse.Namespace) -> list[Result]:
         figures["seconds"],
         PREVIEW_SECONDS_TARGET,
         figures["peak_rss_mb"],
+        figures["cpu"],
+        figures["load"],
         detail=f"{figures['columns']} columns",
     )
     if not args.skip_naive:
@@ -371,14 +384,19 @@ def run(args: argparse.Namespace) -> list[Result]:
 
 def report(result: Result) -> Result:
     """Show a result as soon as it is known (stderr), so a long run shows its progress."""
-    print(f"{result.what}: {result.seconds:.2f} s, {result.peak_rss_mb:,.0f} MB", file=sys.stderr)
+    print(
+        f"{result.what}: {result.seconds:.2f} s (CPU {result.cpu:.2f} s), "
+        f"{result.peak_rss_mb:,.0f} MB, load {result.load:.1f}",
+        file=sys.stderr,
+    )
     return result
 
 
 def markdown(results: list[Result]) -> str:
     lines = [
-        "| measurement | rows | time | target | peak RSS | met | naive pipeline | speed-up |",
-        "| --- | ---: | ---: | ---: | ---: | :---: | ---: | ---: |",
+        "| measurement | rows | time | CPU time | target | peak RSS | met | naive pipeline "
+        "| speed-up | load avg |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: | ---: |",
     ]
     for r in results:
         target = f"≤ {r.target:g} s" if r.target else "-"
@@ -388,8 +406,8 @@ def markdown(results: list[Result]) -> str:
         if r.naive_note:
             naive += f" ({r.naive_note})"
         lines.append(
-            f"| {r.what} | {r.rows:,} | {r.seconds:.2f} s | {target} | {r.peak_rss_mb:,.0f} MB "
-            f"| {r.met} | {naive} | {r.ratio} |"
+            f"| {r.what} | {r.rows:,} | {r.seconds:.2f} s | {r.cpu:.2f} s | {target} "
+            f"| {r.peak_rss_mb:,.0f} MB | {r.met} | {naive} | {r.ratio} | {r.load:.1f} |"
         )
     lines.append("")
     lines.extend(f"- {r.what}: {r.detail}" for r in results if r.detail)
