@@ -448,22 +448,57 @@ def _rules_for_code(calling_code: int) -> _Rules:
 def _classify(calling_code: int, nsn: str) -> tuple[str | None, int | None]:
     """(region, PhoneNumberType or None when invalid), as phonenumbers' region_code_for_number
     and number_type decide them."""
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(calling_code)
-    if not regions:
+    steps = _region_steps(calling_code)
+    if not steps:
         return None, None
-    if len(regions) == 1:
-        rules = _rules_for_code(calling_code)
+    if len(steps) == 1 and steps[0].rules is not None:  # one region (or all-alike regions)
+        rules = steps[0].rules
         return rules.region, rules.number_type(nsn)
+    for step in steps:
+        if step.rules is not None:
+            number_type = step.rules.number_type(nsn)
+            if number_type is not None:
+                return step.rules.region, number_type
+        elif match := step.leading.match(nsn):  # type: ignore[union-attr]
+            region = match.lastgroup or ""
+            return region, _rules_for_region(region).number_type(nsn)
+    return None, None
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One step of finding a number's region among those sharing its calling code: a run of
+    regions told by leading digits (one alternation, first match wins, as phonenumbers tries
+    them in order), or one region that needs full validation."""
+
+    leading: re.Pattern[str] | None
+    rules: _Rules | None
+
+
+@cache
+def _region_steps(calling_code: int) -> tuple[_Step, ...]:
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(calling_code, ())
+    if len(regions) == 1:
+        return (_Step(None, _rules_for_code(calling_code)),)
+    steps: list[_Step] = []
+    run: list[_Rules] = []
     for region in regions:
         rules = _rules_for_region(region)
-        if rules.leading_digits is not None:
-            if rules.leading_digits.match(nsn):
-                return region, rules.number_type(nsn)
+        if rules.leading_digits is None:
+            steps.extend(_leading_step(run))
+            run = []
+            steps.append(_Step(None, rules))
         else:
-            number_type = rules.number_type(nsn)
-            if number_type is not None:
-                return region, number_type
-    return None, None
+            run.append(rules)
+    steps.extend(_leading_step(run))
+    return tuple(steps)
+
+
+def _leading_step(run: list[_Rules]) -> list[_Step]:
+    if not run:
+        return []
+    pattern = "|".join(f"(?P<{r.region}>{r.leading_digits.pattern})" for r in run)  # type: ignore[union-attr]
+    return [_Step(re.compile(pattern), None)]
 
 
 # --- countries, regions and time zones -------------------------------------------------------
