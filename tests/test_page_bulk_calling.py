@@ -247,11 +247,6 @@ def test_numbers_that_need_the_other_country_code_setting_are_warned_about(chann
     assert metric(at, "To call") == "0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: planning._suspects writes into a read-only array when "
-    "numbers_have_country_code=True and numbers are foreign (pandas 3 copy-on-write)",
-)
 def test_checking_the_country_code_box_makes_those_numbers_callable(channel) -> None:  # type: ignore[no-untyped-def]
     at = filled_form(contacts_csv=UK_WITH_CODE)
     at.checkbox(key="bulk_has_cc").check().run()
