@@ -36,4 +36,5 @@ st.set_page_config(page_title="bulkcall", page_icon=":material/campaign:", layou
 settings()  # a bad setting stops here, naming the variable, before any page runs
 require_access()
 access_sidebar()
-st.navigation(_pages()).run()
+# Pages across the top: the tables of History need the width a sidebar would take.
+st.navigation(_pages(), position="top").run()

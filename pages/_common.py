@@ -181,10 +181,8 @@ def _local_gate() -> None:
 def access_sidebar() -> None:
     """Who is signed in, and the Sign out button, in the sidebar."""
     with st.sidebar:
-        mode = access_mode()
-        if mode == "local":
-            st.caption("Open access: this computer only.")
-            return
+        if access_mode() == "local":
+            return  # every page says so in its header; no sidebar needed
         st.caption(f"Signed in as **{current_user()}**")
         st.button("Sign out", key="access_sign_out", on_click=_sign_out)
 

@@ -16,6 +16,7 @@ from pages._common import format_time, page_header, session, settings, show_erro
 
 ADD_FIELDS = ("name", "account_sid", "auth_token", "from_number", "calls_per_second", "countries")
 ADD_KEYS = {field: f"channels_add_{field}" for field in ADD_FIELDS}
+ADD_DEFAULTS = {"calls_per_second": channels.DEFAULT_CALLS_PER_SECOND, "countries": []}
 RESET_KEY = "channels_reset_add"  # clear the add form on the next run (after a success)
 MESSAGE_KEY = "channels_message"  # (channel id or "add", "success"|"error", text)
 REMOVE_KEY = "channels_confirm_remove"  # channel id while its removal is being confirmed
@@ -47,9 +48,12 @@ def _show_message(where: object) -> None:
 
 
 def _add_form() -> None:
-    if st.session_state.pop(RESET_KEY, False):
-        for key in ADD_KEYS.values():
-            st.session_state.pop(key, None)
+    # Values live in session_state only (no widget defaults), so that after an addition they
+    # can be reset by assignment: deleting the keys would leave the token in the browser's box.
+    reset = st.session_state.pop(RESET_KEY, False)
+    for field, key in ADD_KEYS.items():
+        if reset or key not in st.session_state:
+            st.session_state[key] = ADD_DEFAULTS.get(field, "")
     countries = _countries()
     with st.form("channels_add_form", border=True):
         st.markdown("**Add a channel**")
@@ -77,7 +81,6 @@ def _add_form() -> None:
                 key=ADD_KEYS["calls_per_second"],
                 min_value=channels.MIN_CALLS_PER_SECOND,
                 max_value=channels.MAX_CALLS_PER_SECOND,
-                value=channels.DEFAULT_CALLS_PER_SECOND,
                 step=1.0,
                 help="Twilio allows 1 call per second per account unless you bought more.",
             )

@@ -7,8 +7,9 @@ paged in the database: the browser receives one page, never a whole campaign.
 
 from __future__ import annotations
 
-import tempfile
-from typing import IO, Any
+import io
+from datetime import datetime
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -16,6 +17,7 @@ import streamlit as st
 from redis.exceptions import RedisError
 
 from bulkcall_core import audio, campaigns, history, scheduling
+from bulkcall_core.database import new_session
 from bulkcall_core.errors import BulkCallError
 from bulkcall_core.models import Campaign, CampaignStatus, Recording
 from pages._common import (
@@ -70,6 +72,10 @@ OUTCOME_COLORS = {
 }
 
 
+CHART_HEIGHT = 260
+# Counts are whole numbers: no 0.5 ticks.
+COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)
+
 # --------------------------------------------------------------------------- campaigns table
 
 
@@ -80,12 +86,11 @@ def _campaign_rows(page: history.CampaignPage) -> pd.DataFrame:
         c, n = item.campaign, item.counts
         rows.append(
             {
-                "ID": c.id,
-                "Name": c.name,
+                "Name": f"{c.name} (#{c.id})",
                 "Channel": item.channel_name,
                 "Created by": c.created_by,
-                "Created": format_time(c.created_at, zone),
-                "Scheduled": format_time(c.scheduled_at, zone),
+                "Created": _short_time(c.created_at, zone),
+                "Scheduled": _short_time(c.scheduled_at, zone),
                 "Status": c.status,
                 "To call": n.to_call,
                 "Done": n.finished,
@@ -100,6 +105,14 @@ def _campaign_rows(page: history.CampaignPage) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _short_time(moment: Any, zone: Any) -> str:
+    # The zone is named once, in the column header, to keep the table narrow.
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+COUNT_COLUMNS = ("To call", "Done", "Human", "Voicemail", "Busy", "No answer", "Failed")
+
+
 def _campaigns_table() -> None:
     offset = st.session_state.get("history_campaigns_offset", 0)
     with session() as db:
@@ -110,14 +123,18 @@ def _campaigns_table() -> None:
             icon=":material/info:",
         )
         return
+    zone_label = datetime.now(viewer_zone()).strftime("%Z")
     st.dataframe(
         _campaign_rows(page),
         hide_index=True,
         width="stretch",
         column_config={
-            "ID": st.column_config.NumberColumn(width="small"),
+            **{name: st.column_config.NumberColumn(width=70) for name in COUNT_COLUMNS},
+            "Created": st.column_config.TextColumn(f"Created ({zone_label})"),
+            "Scheduled": st.column_config.TextColumn(f"Scheduled ({zone_label})"),
+            "Status": st.column_config.TextColumn(width=90),
             "Progress": st.column_config.ProgressColumn(
-                "Progress", min_value=0.0, max_value=1.0, format="percent"
+                "Progress", min_value=0.0, max_value=1.0, format="percent", width=110
             ),
         },
         key="history_campaigns_table",
@@ -126,16 +143,20 @@ def _campaigns_table() -> None:
 
 
 def _pager(state_key: str, total: int, size: int, noun: str) -> None:
+    """Previous / Next over `total` items, `size` a page; `noun` is plural ("calls")."""
     offset = min(st.session_state.get(state_key, 0), max(total - 1, 0) // size * size)
-    left, middle, right = st.columns([1, 3, 1], vertical_alignment="center")
-    if left.button("Previous", key=f"{state_key}_prev", disabled=offset == 0):
+    shown = f"{offset + 1:,}–{min(offset + size, total):,}" if total else "0"
+    if total <= size:
+        st.caption(f"{total:,} {noun if total != 1 else noun.removesuffix('s')}")
+        return
+    row = st.container(horizontal=True, vertical_alignment="center")
+    if row.button("Previous", key=f"{state_key}_prev", disabled=offset == 0):
         st.session_state[state_key] = max(offset - size, 0)
         st.rerun()
-    shown = f"{offset + 1:,}–{min(offset + size, total):,}" if total else "0"
-    middle.caption(f"Showing {shown} of {total:,} {noun}")
-    if right.button("Next", key=f"{state_key}_next", disabled=offset + size >= total):
+    if row.button("Next", key=f"{state_key}_next", disabled=offset + size >= total):
         st.session_state[state_key] = offset + size
         st.rerun()
+    row.caption(f"Showing {shown} of {total:,} {noun}")
 
 
 # --------------------------------------------------------------------------- one campaign
@@ -159,7 +180,10 @@ def _pick_campaign() -> int | None:
         "Campaign",
         ids,
         index=index,
-        format_func=lambda i: f"{options[i].name} (#{i}, {options[i].status})",
+        format_func=lambda i: (
+            f"{options[i].name} (#{i}), created "
+            + format_time(options[i].created_at, viewer_zone())
+        ),
         key=f"history_pick_{index}_{len(ids)}",
     )
     st.session_state[CAMPAIGN_KEY] = picked
@@ -208,15 +232,14 @@ def _actions(campaign: Campaign) -> None:
         CampaignStatus.PAUSED: ["resume", "stop"],
     }.get(CampaignStatus(status), [])
     labels = {"pause": "Pause", "resume": "Resume", "stop": "Stop…", "cancel": "Cancel…"}
-    if available:
-        columns = st.columns(len(available) + 3)
-        for column, action in zip(columns, available, strict=False):
-            if column.button(labels[action], key=f"history_action_{action}"):
-                if action in ("stop", "cancel"):
-                    st.session_state[CONFIRM_KEY] = {"action": action, "campaign_id": campaign.id}
-                    st.rerun()
-                _run_action(action, campaign.id)
+    row = st.container(horizontal=True)
+    for action in available:
+        if row.button(labels[action], key=f"history_action_{action}"):
+            if action in ("stop", "cancel"):
+                st.session_state[CONFIRM_KEY] = {"action": action, "campaign_id": campaign.id}
                 st.rerun()
+            _run_action(action, campaign.id)
+            st.rerun()
     message = st.session_state.get(MESSAGE_KEY)
     if message and message[0] == campaign.id:
         (st.success if message[1] == "success" else st.error)(message[2])
@@ -348,12 +371,12 @@ def _call_frame(items: list[history.CallRow]) -> pd.DataFrame:
                 "Name": c.name,
                 "Number": c.phone,
                 "Outcome": c.outcome,
-                "Status": c.status,
-                "Answered by": c.answered_by,
+                "Status": c.status or "",
+                "Answered by": c.answered_by or "",
                 "Duration (s)": c.duration_seconds,
                 "Attempts": c.attempts,
-                f"Called ({zone.key})": format_time(c.placed_at, zone),
-                "Error": c.error,
+                f"Called ({zone.key})": _short_time(c.placed_at, zone),
+                "Error": c.error or "",
             }
             for c in items
         ]
@@ -378,23 +401,21 @@ def _problems(campaign_id: int) -> None:
 def _downloads(campaign: Campaign) -> None:
     bound_engine = engine()  # captured: the download runs on a thread without Streamlit
 
-    def export(writer: Any) -> IO[bytes]:
-        out = tempfile.TemporaryFile()
-        from bulkcall_core.database import new_session
-
+    def export(writer: Any) -> bytes:
+        # Streamlit keeps the file in memory to serve it; one export is tens of MB at most
+        # for a million calls.
+        out = io.BytesIO()
         with new_session(bound_engine) as db:
             writer(session=db, campaign_id=campaign.id, out=out)
-        out.seek(0)
-        return out
+        return out.getvalue()
 
     formats = [
         ("CSV", history.write_csv, "csv", "text/csv"),
         ("Excel", history.write_xlsx, "xlsx", XLSX_MIME),
     ]
-    for column, (label, writer, extension, mime) in zip(
-        st.columns([1, 1, 3]), formats, strict=False
-    ):
-        column.download_button(
+    row = st.container(horizontal=True)
+    for label, writer, extension, mime in formats:
+        row.download_button(
             f"Download {label}",
             data=lambda writer=writer: export(writer),
             file_name=f"campaign-{campaign.id}.{extension}",
@@ -417,7 +438,6 @@ def _charts(campaign_id: int) -> None:
         breakdown = history.outcome_breakdown(session=db, campaign_id=campaign_id)
         over_time = history.calls_over_time(session=db, campaign_id=campaign_id)
         hourly = history.answer_rate_by_local_hour(session=db, campaign_ids=[campaign_id])
-    colors = alt.Scale(domain=list(OUTCOME_COLORS), range=list(OUTCOME_COLORS.values()))
     left, right = st.columns(2)
     with left:
         st.markdown("**Outcomes**")
@@ -425,12 +445,12 @@ def _charts(campaign_id: int) -> None:
             st.caption("No calls yet.")
         else:
             st.altair_chart(
-                alt.Chart(breakdown)
+                alt.Chart(breakdown, height=CHART_HEIGHT)
                 .mark_bar()
                 .encode(
-                    x=alt.X("calls:Q", title="Calls"),
+                    x=alt.X("calls:Q", title="Calls", axis=COUNT_AXIS),
                     y=alt.Y("outcome:N", sort=list(history.OUTCOMES), title=None),
-                    color=alt.Color("outcome:N", scale=colors, legend=None),
+                    color=alt.Color("outcome:N", scale=_colors(breakdown["outcome"]), legend=None),
                     tooltip=["outcome", "calls"],
                 ),
                 width="stretch",
@@ -442,17 +462,23 @@ def _charts(campaign_id: int) -> None:
         else:
             frame = over_time.assign(time=over_time["time"].dt.tz_convert(viewer_zone().key))
             st.altair_chart(
-                alt.Chart(frame)
+                alt.Chart(frame, height=CHART_HEIGHT)
                 .mark_bar()
                 .encode(
                     x=alt.X("time:T", title=None),
-                    y=alt.Y("sum(calls):Q", title="Calls"),
-                    color=alt.Color("outcome:N", scale=colors, title="Outcome"),
+                    y=alt.Y("sum(calls):Q", title="Calls", axis=COUNT_AXIS),
+                    color=alt.Color("outcome:N", scale=_colors(frame["outcome"]), title="Outcome"),
                     tooltip=["time:T", "outcome", "calls"],
                 ),
                 width="stretch",
             )
     _hourly_chart(hourly)
+
+
+def _colors(outcomes: pd.Series) -> alt.Scale:
+    """The outcome colours, for the outcomes present only (so the legend lists those)."""
+    present = [name for name in OUTCOME_COLORS if name in set(outcomes)]
+    return alt.Scale(domain=present, range=[OUTCOME_COLORS[name] for name in present])
 
 
 def _hourly_chart(hourly: history.HourlyAnswerRate) -> None:
@@ -501,14 +527,13 @@ def _comparison() -> None:
         var_name="outcome",
         value_name="share",
     ).dropna()
-    colors = alt.Scale(domain=list(OUTCOME_COLORS), range=list(OUTCOME_COLORS.values()))
     st.altair_chart(
         alt.Chart(shares)
         .mark_bar()
         .encode(
             y=alt.Y("campaign:N", title=None, sort=None),
             x=alt.X("share:Q", title="Share of finished calls", axis=alt.Axis(format="%")),
-            color=alt.Color("outcome:N", scale=colors, title="Outcome"),
+            color=alt.Color("outcome:N", scale=_colors(shares["outcome"]), title="Outcome"),
             tooltip=["campaign", "outcome", alt.Tooltip("share:Q", format=".1%")],
         ),
         width="stretch",
