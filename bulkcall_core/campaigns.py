@@ -345,20 +345,39 @@ def bulk_insert(
     preparer = dialect.identifier_preparer
     target = preparer.format_table(table)
     quoted = ", ".join(preparer.quote(name) for name in names)
-    count = 0
     if dialect.name == "postgresql":
-        raw = connection.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row((*row, *fixed))
-                count += 1
-        return count
+        return _copy(connection, f"COPY {target} ({quoted}) FROM STDIN", rows, fixed)
     sql = f"INSERT INTO {target} ({quoted}) VALUES ({', '.join('?' * len(names))})"
-    iterator = iter(rows)
     with _sqlite_cache(connection, SQLITE_BULK_CACHE_KIB):
-        while batch := [(*row, *fixed) for row in islice(iterator, batch_size)]:
-            connection.exec_driver_sql(sql, batch)
-            count += len(batch)
+        return _executemany(connection, sql, rows, fixed, batch_size)
+
+
+def _copy(
+    connection: Connection, sql: str, rows: Iterable[Sequence[Any]], fixed: tuple[Any, ...]
+) -> int:
+    """PostgreSQL: stream the rows through COPY on the session's own connection."""
+    count = 0
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row((*row, *fixed))
+            count += 1
+    return count
+
+
+def _executemany(
+    connection: Connection,
+    sql: str,
+    rows: Iterable[Sequence[Any]],
+    fixed: tuple[Any, ...],
+    batch_size: int,
+) -> int:
+    """The driver's executemany, `batch_size` rows at a time (no per-value processing)."""
+    count = 0
+    iterator = iter(rows)
+    while batch := [(*row, *fixed) for row in islice(iterator, batch_size)]:
+        connection.exec_driver_sql(sql, batch)
+        count += len(batch)
     return count
 
 
