@@ -809,3 +809,28 @@ def test_a_damaged_workbook_gives_a_table_or_a_source_error(
         read_preview(bytes(data), filename="d.xlsx")
     except SourceError:
         pass
+
+
+def test_row_by_row_reading_across_blocks_keeps_every_value() -> None:
+    """The csv-module path converts rows a block at a time; nothing shifts at the seams."""
+    data = big_csv(140_000) + b"  \n"
+    table = read_table(data)
+    assert len(table) == 140_000
+    phones = table.values("phone")
+    assert phones[65_535:65_538] == ["4155615535", "4155615536", "4155615537"]
+    assert table.row_numbers[-1] == 140_001
+
+
+def test_a_far_column_appearing_late_in_a_long_sheet_is_blank_above(tmp_path: Path) -> None:
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Big")
+    sheet.append(["Phone"])
+    for index in range(70_000):
+        sheet.append([4155550000 + index])
+    sheet.append([1, None, "late"])
+    workbook.save(tmp_path / "big.xlsx")
+    table = read_table(tmp_path / "big.xlsx")
+    assert table.columns == ("Phone", "Column 2", "Column 3")
+    late = table.values("Column 3")
+    assert late[-1] == "late" and late.count(None) == 70_000
+    assert table.values("Phone")[69_999] == "4155619999"
