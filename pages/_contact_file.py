@@ -103,10 +103,19 @@ def summary_metrics(plan: planning.Plan) -> list[tuple[str, int, str]]:
     return [
         ("Rows", plan.rows, "Data rows in the file, blank rows not counted"),
         ("Valid", plan.valid, "Rows whose number can be called"),
-        ("Invalid", plan.invalid, "Rows rejected: missing, unparseable or invalid numbers"),
-        ("Duplicates", plan.duplicates, "Repeated numbers that are called only once"),
-        ("Blocked", plan.blocked, "Premium-rate, shared-cost or not-allowed countries"),
-        ("Do not call", plan.do_not_call, "Numbers on the do-not-call list: skipped"),
+        (
+            "Invalid",
+            plan.invalid,
+            "Rows that cannot be called: missing or invalid numbers, and the blocked and "
+            "do-not-call ones counted apart beside",
+        ),
+        ("Duplicates", plan.duplicates, "Repeats of a number already called once: skipped"),
+        (
+            "Blocked",
+            plan.blocked,
+            "Part of Invalid: premium-rate, shared-cost, or outside the channel's countries",
+        ),
+        ("Do not call", plan.do_not_call, "Part of Invalid: on the do-not-call list"),
         ("To call", plan.to_call, "Calls that will be placed"),
     ]
 
@@ -339,6 +348,7 @@ def _read_preview(
             preview.sheet_names,
             index=preview.sheet_names.index(preview.sheet),
             key=f"{prefix}_sheet",
+            persist_state="session",
             help="This workbook has several sheets; the first one is read unless you pick another.",
         )
     return preview
@@ -379,6 +389,7 @@ def _mapping_fields(
             columns,
             index=None,
             key=f"{prefix}_phone_col",
+            persist_state="session",
             placeholder="Pick or type the header of the phone numbers",
             accept_new_options=True,
             on_change=_sync_selection_from_fields,
@@ -392,6 +403,7 @@ def _mapping_fields(
             list(labels),
             format_func=lambda code: labels.get(code, code),
             key=f"{prefix}_country",
+            persist_state="session",
             help="The country of numbers written without a country code. Its default is the "
             "country of the channel's own number: if the value shown by default is correct, "
             "no need to change it.",
@@ -402,6 +414,7 @@ def _mapping_fields(
             columns,
             index=None,
             key=f"{prefix}_name_col",
+            persist_state="session",
             placeholder="None",
             accept_new_options=True,
             on_change=_sync_selection_from_fields,
@@ -484,6 +497,7 @@ def _preview_table(prefix: str, preview: sources.Preview) -> None:
         "Clicking a column sets",
         [CLICK_PHONE, CLICK_NAME],
         key=f"{prefix}_click_target",
+        persist_state="session",
         horizontal=True,
         on_change=_sync_selection_from_fields,
         args=(prefix,),

@@ -98,6 +98,10 @@ def _close_confirm() -> None:
     st.session_state.pop("bulk_test_result", None)
 
 
+def _keep_source_tab() -> None:
+    st.session_state["bulk_source_kept"] = st.session_state.get("bulk_source", TAB_FILE)
+
+
 def _on_new_audio() -> None:
     contact_file.remember_upload("bulk_audio")
     st.session_state.pop("bulk_audio_info", None)
@@ -124,6 +128,7 @@ def channel_field(available: list[Channel], show_missing: bool) -> Channel | Non
         list(by_id),
         format_func=lambda channel_id: channel_label(by_id[channel_id]),
         key="bulk_channel",
+        persist_state="session",
         help="The Twilio number the calls come from. Add more on the Channels page.",
     )
     channel = by_id.get(chosen)
@@ -204,7 +209,13 @@ def source_field(
     channel: Channel | None, dnc: frozenset[str], show_missing: bool
 ) -> tuple[planning.Plan, str, bool] | None:
     """The data-source tabs: (plan, source description, duplicates allowed) or None."""
-    tab_file, tab_list = st.tabs([TAB_FILE, TAB_LIST], key="bulk_source", on_change="rerun")
+    tab_file, tab_list = st.tabs(
+        [TAB_FILE, TAB_LIST],
+        key="bulk_source",
+        on_change=_keep_source_tab,
+        # Tabs have no persist_state: reopen the one chosen before a visit to another page.
+        default=st.session_state.get("bulk_source_kept", TAB_FILE),
+    )
     default_country = channels.channel_region(channel) if channel else "US"
     allowed = channels.allowed_country_set(channel) if channel else None
     if tab_file.open is not False:
@@ -311,7 +322,8 @@ def schedule_field() -> tuple[datetime | None, str] | None:
     except BulkCallError as exc:
         show_error(exc)
         return None
-    st.caption(f"Starts {at:%A %d %B %Y at %H:%M %Z} ({at.astimezone(ZoneInfo('UTC')):%H:%M} UTC).")
+    in_utc = "" if zone_name == "UTC" else f" ({at.astimezone(ZoneInfo('UTC')):%H:%M} UTC)"
+    st.caption(f"Starts {at:%A %d %B %Y at %H:%M %Z}{in_utc}.")
     return at, zone_name
 
 

@@ -172,6 +172,26 @@ def test_next_without_a_name_flags_the_name_and_keeps_the_rest(channel) -> None:
     assert metric(at, "To call") == "2"
 
 
+def test_the_form_survives_a_visit_to_another_page(channel) -> None:  # type: ignore[no-untyped-def]
+    """Name, options, recording and file are still there after going to Contacts and back."""
+    at = filled_form()
+    at.checkbox(key="bulk_voicemail").check().run()
+    at.switch_page("pages/contacts.py").run()
+    at.switch_page("pages/bulk_calling.py").run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="bulk_name").value == "Reminders"
+    assert at.checkbox(key="bulk_voicemail").value
+    assert at.get("audio")
+    assert metric(at, "To call") == "2"
+    assert any("uploaded earlier" in str(caption.value) for caption in at.caption)
+
+
+def test_changing_the_phone_field_highlights_that_column_in_the_preview(channel) -> None:  # type: ignore[no-untyped-def]
+    at = filled_form()
+    at.selectbox(key="bulk_phone_col").set_value("City").run()
+    assert at.session_state["bulk_preview"]["selection"]["columns"] == ["City"]
+
+
 def test_next_on_an_empty_form_lists_what_is_missing(channel) -> None:  # type: ignore[no-untyped-def]
     """Nothing is shown in red until Next; then each missing field says so."""
     at = open_page("pages/bulk_calling.py")
