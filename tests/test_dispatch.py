@@ -235,6 +235,20 @@ def test_rate_limited_answers_are_retried_without_duplicates(world: World) -> No
     assert_called_once_each(world.fake, phones)
 
 
+def test_twilio_rate_limiting_below_the_channels_rate_is_survived(
+    fake: FakeTwilio, engine_settings: Settings, engine: Engine, redis_url: str
+) -> None:
+    """The account allows 3 CPS but the channel says 10: Twilio answers 429, the calls are
+    retried with backoff, and each number is still called once."""
+    world = build_world(fake, engine_settings, engine, redis_url, cps=10)
+    fake.max_cps = 3
+    phones = numbers(12)
+    campaign_id = world.campaign(phones)
+    world.run_to_end(campaign_id, rounds=30)
+    assert any(request.status == 429 for request in fake.requests)
+    assert_called_once_each(fake, phones)
+
+
 def test_a_refused_call_fails_with_twilios_code_and_message(world: World) -> None:
     phones = numbers(3)
     world.fake.fail_numbers[phones[1]] = (400, 21215, "Geo permission not enabled")
