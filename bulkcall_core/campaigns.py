@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -50,8 +49,8 @@ PAST_GRACE = timedelta(seconds=60)
 MAX_RETRY_COUNT = 5
 # Retrying sooner than a minute reaches the same busy line or the same person not answering.
 MIN_RETRY_INTERVAL_SECONDS = 60
-# Rows per INSERT executemany: big enough to amortise the round trip, small enough to keep
-# memory flat and the progress bar moving (about 20 updates for a million rows).
+# Rows per bulk insert batch: big enough to amortise a round trip, small enough to keep memory
+# flat and the progress bar moving (about 20 updates for a million rows).
 INSERT_BATCH_SIZE = 50_000
 
 # SQLite page cache while bulk inserting: a million random inserts into the call table's phone
@@ -275,23 +274,19 @@ def _check_exists(session: Session, model: type, item_id: int, field: str, where
 def _store_calls(
     session: Session, campaign: Campaign, plan: Plan, *, now: datetime, progress: Progress | None
 ) -> None:
-    total = plan.to_call
-    stored = 0
-
-    def rows() -> Iterable[tuple[Any, ...]]:
-        nonlocal stored
+    def batches() -> Iterator[list[tuple[Any, ...]]]:
+        stored = 0
         for batch in plan.recipient_batches(INSERT_BATCH_SIZE):
-            for r in batch:
-                yield r["row"], r["name"], r["phone"], dump_json(r["fields"] or {})
+            yield [(r["row"], r["name"], r["phone"], dump_json(r["fields"] or {})) for r in batch]
             stored += len(batch)
             if progress:
-                progress(min(stored / total, 0.99))
+                progress(min(stored / plan.to_call, 0.99))
 
     bulk_insert(
         session,
         Call.__table__,
         ("row", "name", "phone", "fields"),
-        rows(),
+        batches(),
         constants={
             "campaign_id": campaign.id,
             "state": CallState.PENDING.value,
@@ -305,13 +300,13 @@ def _store_calls(
 def _store_problems(session: Session, campaign: Campaign, plan: Plan) -> None:
     """Rejected rows with their reason, and duplicates naming the row that is called, so
     History can say why any row of the file was not called."""
-    rejected = ((p.row, p.value or "", p.reason) for p in plan.problems)
-    repeated = ((d.row, d.phone, f"{DUPLICATE_REASON} {d.first_row}") for d in plan.duplicate_rows)
+    rejected = [(p.row, p.value or "", p.reason) for p in plan.problems]
+    repeated = [(d.row, d.phone, f"{DUPLICATE_REASON} {d.first_row}") for d in plan.duplicate_rows]
     bulk_insert(
         session,
         CampaignProblem.__table__,
         ("row", "value", "reason"),
-        chain(rejected, repeated),
+        [rejected, repeated],
         constants={"campaign_id": campaign.id},
     )
 
@@ -323,62 +318,74 @@ def bulk_insert(
     session: Session,
     table: Table,
     columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
+    batches: Iterable[Sequence[Sequence[Any]]],
     *,
     constants: Mapping[str, Any] | None = None,
-    batch_size: int = INSERT_BATCH_SIZE,
 ) -> int:
-    """Insert `rows` into `table` inside the session's transaction, fast; returns the count.
+    """Insert rows into `table` inside the session's transaction, fast; returns the count.
 
-    Each row holds values for `columns` in order, as plain str / int / float / None (JSON
-    columns as text from `dump_json`). `constants` are values shared by every row (a campaign
-    id, a timestamp), converted once through the column types, so they are stored exactly as
-    the ORM stores them. SQLite gets the driver's executemany with no per-value processing
-    (2x faster than `insert()` executemany); PostgreSQL gets COPY (2x faster than executemany).
-    These are the two databases the product supports.
+    `batches` yields lists of rows; each row holds values for `columns` in order, as plain
+    str / int / None (JSON columns as text from `dump_json`). `constants` are values shared by
+    every row (a campaign id, a timestamp), converted once through the column types so they
+    are stored exactly as the ORM stores them. SQLite: the driver's executemany per batch, the
+    constants written into the statement (2x faster than `insert()` executemany); PostgreSQL:
+    COPY (2x faster than executemany). These are the two databases the product supports.
     """
-    constants = dict(constants or {})
-    names = [*columns, *constants]
     connection = session.connection()
     dialect = connection.dialect
-    fixed = tuple(_bind(table, name, value, dialect) for name, value in constants.items())
+    constants = {
+        name: _bind(table, name, value, dialect) for name, value in (constants or {}).items()
+    }
     preparer = dialect.identifier_preparer
     target = preparer.format_table(table)
-    quoted = ", ".join(preparer.quote(name) for name in names)
+    quoted = ", ".join(preparer.quote(name) for name in [*columns, *constants])
     if dialect.name == "postgresql":
-        return _copy(connection, f"COPY {target} ({quoted}) FROM STDIN", rows, fixed)
-    sql = f"INSERT INTO {target} ({quoted}) VALUES ({', '.join('?' * len(names))})"
+        sql = f"COPY {target} ({quoted}) FROM STDIN"
+        return _copy(connection, sql, batches, tuple(constants.values()))
+    values = ["?"] * len(columns) + [_sqlite_literal(value) for value in constants.values()]
+    sql = f"INSERT INTO {target} ({quoted}) VALUES ({', '.join(values)})"
     with _sqlite_cache(connection, SQLITE_BULK_CACHE_KIB):
-        return _executemany(connection, sql, rows, fixed, batch_size)
+        return _executemany(connection, sql, batches)
 
 
 def _copy(
-    connection: Connection, sql: str, rows: Iterable[Sequence[Any]], fixed: tuple[Any, ...]
+    connection: Connection,
+    sql: str,
+    batches: Iterable[Sequence[Sequence[Any]]],
+    fixed: tuple[Any, ...],
 ) -> int:
     """PostgreSQL: stream the rows through COPY on the session's own connection."""
     count = 0
     raw = connection.connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row((*row, *fixed))
-            count += 1
+        for batch in batches:
+            for row in batch:
+                copy.write_row((*row, *fixed))
+            count += len(batch)
     return count
 
 
 def _executemany(
-    connection: Connection,
-    sql: str,
-    rows: Iterable[Sequence[Any]],
-    fixed: tuple[Any, ...],
-    batch_size: int,
+    connection: Connection, sql: str, batches: Iterable[Sequence[Sequence[Any]]]
 ) -> int:
-    """The driver's executemany, `batch_size` rows at a time (no per-value processing)."""
+    """SQLite: the driver's executemany per batch (no per-value processing)."""
     count = 0
-    iterator = iter(rows)
-    while batch := [(*row, *fixed) for row in islice(iterator, batch_size)]:
-        connection.exec_driver_sql(sql, batch)
-        count += len(batch)
+    for batch in batches:
+        if batch:
+            connection.exec_driver_sql(sql, batch)
+            count += len(batch)
     return count
+
+
+def _sqlite_literal(value: Any) -> str:
+    """A driver-ready constant (int, str or None) as SQLite SQL text."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"bulk_insert constants must be int, str or None, not {type(value)}")
 
 
 @contextmanager

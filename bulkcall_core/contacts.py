@@ -189,23 +189,22 @@ def import_plan(*, session: Session, list_id: int, plan: Plan) -> ImportResult:
     seen = set(session.scalars(select(Contact.phone).where(Contact.list_id == list_id)))
     total = 0
 
-    def rows() -> Iterator[tuple[Any, ...]]:
+    def batches() -> Iterator[list[tuple[Any, ...]]]:
         nonlocal total
         for batch in plan.recipient_batches():
             total += len(batch)
-            for recipient in batch:
-                if recipient["phone"] not in seen:
-                    seen.add(recipient["phone"])
-                    fields = dump_json(recipient["fields"] or {})
-                    yield recipient["name"], recipient["phone"], fields
+            yield [
+                (r["name"], r["phone"], dump_json(r["fields"] or {}))
+                for r in batch
+                if _first_time(r["phone"], seen)
+            ]
 
-    now = utcnow()
     added = bulk_insert(
         session,
         Contact.__table__,
         ("name", "phone", "fields"),
-        rows(),
-        constants={"list_id": list_id, "created_at": now},
+        batches(),
+        constants={"list_id": list_id, "created_at": utcnow()},
     )
     _touch(contact_list)
     session.flush()
@@ -414,17 +413,21 @@ def import_do_not_call(*, session: Session, plan: Plan, note: str = "") -> int:
     """Put every recipient of `plan` (a planned file) on the do-not-call list in bulk;
     numbers already there are left as they are. Returns how many were added."""
     seen = set(do_not_call_numbers(session=session))
-
-    def rows() -> Iterator[tuple[str, str]]:
-        for batch in plan.recipient_batches():
-            for recipient in batch:
-                if recipient["phone"] not in seen:
-                    seen.add(recipient["phone"])
-                    yield recipient["phone"], note.strip()
-
-    return bulk_insert(
-        session, DoNotCall.__table__, ("phone", "note"), rows(), constants={"created_at": utcnow()}
+    batches = (
+        [(r["phone"], note.strip()) for r in batch if _first_time(r["phone"], seen)]
+        for batch in plan.recipient_batches()
     )
+    return bulk_insert(
+        session, DoNotCall.__table__, ("phone", "note"), batches, constants={"created_at": utcnow()}
+    )
+
+
+def _first_time(phone: str, seen: set[str]) -> bool:
+    """True when `phone` is not in `seen` yet; it is then added."""
+    if phone in seen:
+        return False
+    seen.add(phone)
+    return True
 
 
 def _do_not_call_phone(phone: str, country: str, has_country_code: bool) -> str:

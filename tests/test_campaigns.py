@@ -469,3 +469,17 @@ def test_bulk_insert_gives_the_sqlite_page_cache_back(
     before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
     create(session, ids)
     assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == before
+
+
+def test_bulk_insert_constants_are_stored_as_given(session: Session) -> None:
+    """Shared values (quotes included) and datetimes come back exactly, like ORM-written ones."""
+    from bulkcall_core.campaigns import bulk_insert
+    from bulkcall_core.models import DoNotCall
+
+    batches = [[("+14155550101",), ("+14155550102",)], [], [("+14155550103",)]]
+    constants = {"note": "O'Brien's; DROP TABLE x; --", "created_at": NOW}
+    count = bulk_insert(session, DoNotCall.__table__, ("phone",), batches, constants=constants)
+    session.commit()
+    stored = session.execute(select(DoNotCall.phone, DoNotCall.note, DoNotCall.created_at)).all()
+    assert count == 3
+    assert sorted(stored) == [(f"+1415555010{n}", constants["note"], NOW) for n in (1, 2, 3)]
