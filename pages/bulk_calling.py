@@ -72,10 +72,12 @@ class Draft:
 
 
 def duration_text(seconds: float) -> str:
-    """12.3 -> '12 s'; 754 -> '12 min 34 s'; 7260 -> '2 h 1 min'."""
+    """12.3 -> '12 s'; 754 -> '12 min 34 s'; 7260 -> '2 h 1 min'; 185000 -> '2 days 3 h'."""
     seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
+    if hours >= 48:
+        return f"{hours // 24} days {hours % 24} h"
     if hours:
         return f"{hours} h {minutes} min"
     if minutes:
@@ -91,6 +93,7 @@ def channel_label(channel: Channel) -> str:
 def _mark_tried() -> None:
     st.session_state["bulk_tried"] = True
     st.session_state["bulk_next_pending"] = True
+    st.session_state.pop("bulk_launched", None)  # a new confirmation may launch again
 
 
 def _close_confirm() -> None:
@@ -511,12 +514,29 @@ def _stored_recording(db: Session, draft: Draft) -> Recording:
     )
 
 
+def _draft_key(draft: Draft) -> tuple[Any, ...]:
+    """What makes two confirmations the same campaign (the plan object is cached per file and
+    options, so its identity stands for them)."""
+    return (
+        draft.name,
+        draft.channel.id,
+        draft.recording.digest,
+        id(draft.plan),
+        draft.scheduled_at,
+    )
+
+
 def _launch(draft: Draft) -> None:
+    launched = st.session_state.get("bulk_launched")
+    if launched and launched[0] == _draft_key(draft):
+        # Confirm pressed again while the first press was finishing: never store it twice.
+        _open_in_history(launched[1])
     bar = st.progress(0.0, text="Storing the campaign…")
     try:
         with session() as db:
             campaign = _create(db, draft, bar)
             db.commit()
+            st.session_state["bulk_launched"] = (_draft_key(draft), campaign.id)
             try:
                 scheduling.submit(campaign.id, session=db, settings=settings())
             except RedisError:
@@ -529,9 +549,13 @@ def _launch(draft: Draft) -> None:
         bar.empty()
         show_error(exc)
         return
+    _open_in_history(campaign.id)
+
+
+def _open_in_history(campaign_id: int) -> None:
     _close_confirm()
     st.session_state["bulk_reset_name"] = True
-    st.session_state["history_campaign_id"] = campaign.id
+    st.session_state["history_campaign_id"] = campaign_id
     st.switch_page("pages/history.py")
 
 
