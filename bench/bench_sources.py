@@ -1,7 +1,8 @@
 """Benchmark: reading contact files (bulkcall_core.sources) against naive readers.
 
-Each case runs in a fresh process (so its peak RSS is its own) `--repeat` times; the best time
-and the highest peak RSS are printed, with the ratio to the naive reader of the same file.
+Each case runs `--repeat` times, each time in a fresh process (so its peak RSS is its own,
+imports included); the best time and the highest peak RSS are printed, with the ratio to the
+naive reader of the same file. Imports are done before the clock starts.
 
     .venv/bin/python bench/bench_sources.py [--rows 1000000] [--xlsx-rows 100000] [--dir DIR]
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -94,8 +96,17 @@ def _child(function: Callable[[str], int], path: str, queue: multiprocessing.Que
     started = time.perf_counter()
     rows = function(path)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    queue.put((seconds, peak_mb, rows))
+    queue.put((seconds, peak_rss_mb(), rows))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux keeps ru_maxrss across exec, so a spawned
+    child would report its parent's peak: VmHWM (per address space) is read instead."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 PANDAS = "naive: pandas C engine, dtype=str"
@@ -103,17 +114,28 @@ FULL_READ = "naive: preview by full read (pandas)"
 OPENPYXL = "naive: pandas.read_excel (openpyxl)"
 
 
-def measure(function: Callable[[str], int], path: Path, repeat: int) -> tuple[float, float, int]:
-    """(best seconds, highest peak RSS in MB, rows) over `repeat` fresh processes."""
+def run_once(function: Callable[[str], int], path: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB, rows) of one run in a fresh process."""
     context = multiprocessing.get_context("spawn")
-    results = []
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(function, str(path), queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def measure_all(cases: list, repeat: int) -> dict[str, tuple[float, float, int]]:
+    """Best seconds, highest peak RSS and rows per case. Rounds run every case once, so a
+    burst of load on this shared machine hits all cases alike rather than one."""
+    runs: dict[str, list[tuple[float, float, int]]] = {label: [] for label, *_ in cases}
     for _ in range(repeat):
-        queue = context.Queue()
-        process = context.Process(target=_child, args=(function, str(path), queue))
-        process.start()
-        results.append(queue.get())
-        process.join()
-    return min(r[0] for r in results), max(r[1] for r in results), results[0][2]
+        for label, function, path, _baseline in cases:
+            runs[label].append(run_once(function, path))
+    return {
+        label: (min(r[0] for r in got), max(r[1] for r in got), got[0][2])
+        for label, got in runs.items()
+    }
 
 
 def main() -> None:
@@ -153,7 +175,9 @@ def main() -> None:
         (OPENPYXL, naive_openpyxl, xlsx_path, None),
         (".xlsx read_preview (calamine)", read_preview_xlsx, xlsx_path, OPENPYXL),
     ]
-    results = {label: measure(function, path, args.repeat) for label, function, path, _ in cases}
+    print(f"load average before: {os.getloadavg()[0]:.1f} (2 cores, shared)")
+    results = measure_all(cases, args.repeat)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     print(f"\n{'case':42} {'seconds':>8} {'peak RSS MB':>12} {'rows':>10}  vs naive")
     for label, _, _, baseline in cases:
         seconds, peak, rows = results[label]
