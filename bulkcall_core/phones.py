@@ -158,9 +158,10 @@ class PhoneChecker:
         digits = self._international_form(text)
         resolved = _resolve_fast(digits, self.country) if clean else None
         if resolved is None:
-            resolved = _resolve_with_parse(digits, self.country)
-            if isinstance(resolved, str):
-                return PhoneCheck(None, resolved)
+            parsed = _resolve_with_parse(digits, self.country)
+            if isinstance(parsed, str):
+                return PhoneCheck(None, parsed)
+            resolved = parsed
         calling_code, nsn = resolved
         return self._judge(calling_code, nsn)
 
@@ -303,7 +304,7 @@ def _resolve_with_parse(text: str, country: str) -> tuple[int, str] | str:
         return _PARSE_REASONS.get(exc.error_type, REASON_UNPARSEABLE)
     if number.extension:
         return REASON_EXTENSION
-    return number.country_code, phonenumbers.national_significant_number(number)
+    return number.country_code or 0, phonenumbers.national_significant_number(number)
 
 
 _PARSE_REASONS = {
@@ -415,7 +416,7 @@ def _compile_rules(metadata: PhoneMetadata, region: str) -> _Rules:
 
     return _Rules(
         region=region,
-        calling_code=metadata.country_code,
+        calling_code=metadata.country_code or 0,
         general=optional(general.national_number_pattern if general else None),
         general_lengths=frozenset(general.possible_length or ()) if general else frozenset(),
         types=re.compile("|".join(alternatives)) if alternatives else None,
@@ -433,6 +434,8 @@ def _compile_rules(metadata: PhoneMetadata, region: str) -> _Rules:
 @cache
 def _rules_for_region(region: str) -> _Rules:
     metadata = PhoneMetadata.metadata_for_region(region, None)
+    if metadata is None:  # every region phonenumbers lists has metadata
+        raise PlanError(f"phonenumbers has no metadata for region {region!r}")
     return _compile_rules(metadata, region)
 
 
@@ -441,7 +444,10 @@ def _rules_for_code(calling_code: int) -> _Rules:
     """The rules phonenumbers.parse uses for a calling code: its main region's."""
     region = phonenumbers.region_code_for_country_code(calling_code)
     if region == _NON_GEO_REGION:
-        return _compile_rules(PhoneMetadata.metadata_for_nongeo_region(calling_code), region)
+        metadata = PhoneMetadata.metadata_for_nongeo_region(calling_code)
+        if metadata is None:  # every non-geographic calling code has metadata
+            raise PlanError(f"phonenumbers has no metadata for calling code +{calling_code}")
+        return _compile_rules(metadata, region)
     return _rules_for_region(region)
 
 
@@ -557,7 +563,7 @@ def region_of(e164: str) -> str | None:
     if number is None:
         return None
     region, number_type = _classify(
-        number.country_code, phonenumbers.national_significant_number(number)
+        number.country_code or 0, phonenumbers.national_significant_number(number)
     )
     return None if number_type is None or region == _NON_GEO_REGION else region
 
