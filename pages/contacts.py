@@ -216,7 +216,7 @@ def browse(summary: contacts.ListSummary, country: str) -> None:
     pages = max(1, -(-total // PAGE_SIZE))
     page = 1
     if pages > 1:
-        page = st.pagination(pages, key=f"contacts_page_{summary.id}")
+        page = st.pagination(pages, key=f"contacts_page_{summary.id}_{search}")
     with session() as db:
         rows, total = contacts.contacts_page(
             session=db,

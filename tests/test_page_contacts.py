@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from bulkcall_core import contacts
 from bulkcall_core.models import Contact, ContactList, DoNotCall
 from bulkcall_core.settings import get_settings
-from tests.factories import make_channel
+from tests.factories import make_channel, make_plan
 from tests.test_page_bulk_calling import messages, metric, open_page, set_app_env, upload
 
 PAGE = "pages/contacts.py"
@@ -142,6 +142,19 @@ def test_browsing_searches_names_and_numbers(app_env, session: Session) -> None:
     at.text_input(key="contacts_search").input("0102").run()
     table = at.dataframe[0].value
     assert list(table["Phone"]) == ["+14155550102"]
+
+
+def test_a_long_list_is_shown_a_page_at_a_time(app_env, session: Session) -> None:  # type: ignore[no-untyped-def]
+    list_id = make_list(session)
+    phones = [f"+1415555{index:04d}" for index in range(150)]
+    contacts.import_plan(session=session, list_id=list_id, plan=make_plan(phones))
+    session.commit()
+    at = open_page(PAGE)
+    assert len(at.dataframe[0].value) == 100
+    assert "1–100 of 150" in " ".join(str(c.value) for c in at.caption)
+    at.session_state[f"contacts_page_{list_id}_"] = 2
+    at.run()
+    assert len(at.dataframe[0].value) == 50
 
 
 def test_editing_and_deleting_contacts_in_the_grid(app_env, session: Session) -> None:  # type: ignore[no-untyped-def]
