@@ -517,8 +517,19 @@ def country_options() -> list[tuple[str, str]]:
     geocoder), so the list and the dial codes always agree with the metadata that validates
     the numbers, without another dependency.
     """
+    return list(_country_options())
+
+
+@cache
+def _country_options() -> tuple[tuple[str, str], ...]:
     options = [(code, country_label(code)) for code in phonenumbers.SUPPORTED_REGIONS]
-    return sorted(options, key=lambda option: unicodedata.normalize("NFKD", option[1]))
+    return tuple(sorted(options, key=lambda option: _sort_key(option[1])))
+
+
+def _sort_key(name: str) -> str:
+    """'Åland Islands' sorts as 'aland islands', between Afghanistan and Albania."""
+    letters = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in letters if not unicodedata.combining(c)).casefold()
 
 
 def country_label(iso2: str) -> str:

@@ -336,6 +336,7 @@ def test_country_options_list_every_region_by_name() -> None:
     assert all("(+" in label and not label.startswith("(") for label in labels.values())
     names = [label for _, label in options]
     assert names.index("Afghanistan (+93)") < names.index("Zimbabwe (+263)")
+    assert names[:3] == ["Afghanistan (+93)", "Åland Islands (+358)", "Albania (+355)"]
 
 
 @pytest.mark.parametrize("code", ["XX", "UK", "", "USA", "001"])
