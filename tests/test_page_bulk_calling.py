@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import wave
 from collections.abc import Iterator
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from bulkcall_core import contacts
 from bulkcall_core.models import Call, Campaign, Channel, utcnow
+from bulkcall_core.queueing import get_queue
 from bulkcall_core.settings import get_settings
 from tests.conftest import FERNET_TEST_KEY
 from tests.factories import make_channel
@@ -350,7 +351,7 @@ def test_cancel_closes_the_dialog_and_keeps_everything(channel) -> None:  # type
     assert not at.session_state["bulk_confirm_open"]
     assert at.text_input(key="bulk_name").value == "Reminders"
     assert metric(at, "To call") == "2"
-    assert not at.get("audio") == []
+    assert at.get("audio")
 
 
 def test_a_test_call_rings_the_number_through_twilio_and_shows_the_outcome(
@@ -383,6 +384,26 @@ def test_confirm_creates_the_campaign_and_opens_it_in_history(channel, session: 
     assert phones == ["+14155550101", "+14155550102"]
     assert at.session_state["history_campaign_id"] == campaign.id
     assert not at.session_state["bulk_confirm_open"]
+    assert get_queue(get_settings()).count == 1  # handed to the workers
+
+
+def test_a_later_time_is_taken_in_the_chosen_zone_and_stored_in_utc(
+    channel, session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    at = filled_form()
+    at.radio(key="bulk_when").set_value("Later").run()
+    at.selectbox(key="bulk_zone").set_value("Asia/Tokyo").run()  # UTC+9, no daylight saving
+    tomorrow = (utcnow() + timedelta(days=1)).date()
+    at.date_input(key="bulk_date").set_value(tomorrow).run()
+    at.time_input(key="bulk_time").set_value(time(9, 30)).run()
+    click_next(at)
+    assert "Asia/Tokyo" in "\n".join(str(m.value) for m in at.markdown)
+    at.button(key="bulk_confirm").click().run()
+    assert not at.exception, at.exception
+    campaign = session.exec(select(Campaign)).one()
+    expected = datetime.combine(tomorrow, time(0, 30), tzinfo=UTC)
+    assert campaign.scheduled_at == expected
+    assert campaign.time_zone == "Asia/Tokyo"
 
 
 def add_verified_channel(session: Session, account) -> Channel:  # type: ignore[no-untyped-def]
