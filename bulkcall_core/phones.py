@@ -104,9 +104,14 @@ def normalize_phone(
 ) -> PhoneCheck:
     """Check one raw cell value and return its E.164 form or the reason it cannot be called.
 
-    `country` (ISO alpha-2) is the region of numbers written without `+` or `00`; with
-    `has_country_code` such numbers start with their calling code instead. Raises PlanError
-    for an unknown `country` or allowed country code.
+    `country` (ISO alpha-2) is the region of numbers written without `+` or `00` (its own
+    international prefix, like 011 in the US, also works); with `has_country_code` such
+    numbers start with their calling code instead, except a number starting with a single 0,
+    which cannot and is read as national. Extensions are refused (a broadcast cannot dial
+    them), Excel's scientific notation is refused (its digits are lost), premium-rate,
+    shared-cost and satellite numbers are refused unless `block_premium` is False, and so is
+    any country outside `allowed_countries` when given. Raises PlanError for an unknown
+    `country` or allowed country code.
     """
     checker = PhoneChecker(
         country=country,
