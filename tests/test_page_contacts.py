@@ -174,6 +174,29 @@ def test_editing_and_deleting_contacts_in_the_grid(app_env, session: Session) ->
     assert [(c.name, c.phone) for c in rows] == [("Ada Lovelace", "+14155550101")]
 
 
+def test_a_bad_number_typed_in_the_grid_is_reported_and_other_edits_are_saved(
+    app_env, session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    list_id = make_list(session, phones=("+14155550101", "+14155550102"))
+    at = open_page(PAGE)
+    editor_key = next(key for key in at.session_state if str(key).startswith("contacts_editor_"))
+    at.session_state[editor_key] = {
+        "edited_rows": {0: {"Phone": "12"}, 1: {"Name": "Bea"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    at.button(key="contacts_save").click().run()
+    assert not at.exception, at.exception
+    assert "'12'" in messages(at)
+    session.expire_all()
+    rows = session.exec(select(Contact).where(Contact.list_id == list_id)).all()
+    assert sorted((c.name, c.phone) for c in rows) == [
+        ("Bea", "+14155550102"),
+        ("Person 0", "+14155550101"),
+    ]
+
+
 def test_adding_and_removing_a_do_not_call_number(app_env, session: Session) -> None:  # type: ignore[no-untyped-def]
     at = dnc_tab(open_page(PAGE))
     at.text_input(key="contacts_dnc_add_phone").input("(415) 555-0101")
