@@ -215,10 +215,13 @@ def _zone(time_zone: str) -> ZoneInfo:
 def _check_plan(plan: Plan) -> None:
     if plan.to_call > 0:
         return
+    if plan.rows == 0:
+        raise CampaignError("Nothing to call: the contacts have no data rows.", field="plan")
+    invalid = plan.invalid - plan.blocked - plan.do_not_call
     raise CampaignError(
-        f"Nothing to call: of {plan.rows:,} rows, {plan.invalid:,} are invalid or blocked, "
-        f"{plan.duplicates:,} are duplicates and {plan.do_not_call:,} are on the do-not-call "
-        "list. Check the phone column and the country settings.",
+        f"Nothing to call: of {plan.rows:,} rows, {invalid:,} have no valid number, "
+        f"{plan.blocked:,} are blocked, {plan.do_not_call:,} are on the do-not-call list and "
+        f"{plan.duplicates:,} repeat a number. Check the phone column and the country settings.",
         field="plan",
     )
 

@@ -242,7 +242,8 @@ def test_name_is_trimmed(session: Session, ids: dict[str, int]) -> None:
 def test_plan_with_nothing_to_call_is_refused(session: Session, ids: dict[str, int]) -> None:
     """Only invalid and do-not-call rows: nothing is stored and the message gives the counts."""
     plan = make_plan(["12", "+14155550109"], do_not_call=frozenset({"+14155550109"}))
-    with pytest.raises(CampaignError, match=r"Nothing to call: of 2 rows"):
+    message = r"Nothing to call: of 2 rows, 1 have no valid number, 0 are blocked, 1 are on the"
+    with pytest.raises(CampaignError, match=message):
         create(session, ids, plan=plan)
     assert campaign_count(session) == 0
 
@@ -287,6 +288,11 @@ def test_bad_retries_are_refused(
     with pytest.raises(CampaignError) as error:
         create(session, ids, retry_count=count, retry_interval_seconds=interval)
     assert error.value.field == field
+
+
+def test_plan_without_rows_is_refused(session: Session, ids: dict[str, int]) -> None:
+    with pytest.raises(CampaignError, match="Nothing to call: the contacts have no data rows"):
+        create(session, ids, plan=make_plan([]))
 
 
 def test_unknown_channel_is_refused(session: Session, ids: dict[str, int]) -> None:
