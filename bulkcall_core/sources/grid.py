@@ -77,26 +77,33 @@ class Grid:
     With `width_from_first` (CSV) the first non-blank record sets the width: shorter records
     are padded, longer ones with non-blank extras are noted in `too_long`. Otherwise (a sheet,
     where every cell has its column) the widest record sets it. Past `limit` rows, records are
-    only counted.
+    only counted. Rows wait as Python lists until a block is full, then become Arrow columns.
     """
 
     def __init__(self, *, width_from_first: bool, limit: int | None = None) -> None:
         self.width_from_first = width_from_first
         self.limit = limit
         self.parsed = Parsed([], np.empty(0, dtype=np.int64))
-        self._pending: list[list[str | None]] = []  # per column, the rows not yet converted
+        self._rows: list[Sequence[str | None]] = []  # rows not yet converted, all of `width`
         self._blocks: list[list[pa.Array]] = []  # per column, the converted blocks
+        self._converted = 0  # rows already in `_blocks`
         self._numbers: list[int] = []
 
     def add(self, number: int, record: Sequence[str | None]) -> None:
         """Record `number` (1-based, blank records counted) of the file."""
-        last = _last_filled(record)
+        end = record[-1] if record else None
+        last = len(record) if end and not end.isspace() else _last_filled(record)  # usual: 1st
         if not last:
             return
         parsed = self.parsed
         parsed.counted += 1
         if self.limit is None or len(self._numbers) < self.limit:
-            self._place(number, record)
+            if not self._numbers:
+                parsed.width = len(record)
+            self._rows.append(record if len(record) == parsed.width else self._fit(number, record))
+            self._numbers.append(number)
+            if len(self._rows) >= BLOCK_ROWS:
+                self._flush()
         parsed.filled = max(
             parsed.filled, min(last, parsed.width) if self.width_from_first else last
         )
@@ -108,40 +115,28 @@ class Grid:
         self.parsed.row_numbers = np.asarray(self._numbers, dtype=np.int64)
         return self.parsed
 
-    def _place(self, number: int, record: Sequence[str | None]) -> None:
-        parsed = self.parsed
-        if not self._numbers:
-            parsed.width = len(record)
-        if len(record) > parsed.width:
-            if self.width_from_first:
-                if _last_filled(record[parsed.width :]):
-                    parsed.too_long.append(number)
-                record = record[: parsed.width]
-            else:
-                self._widen(len(record))
-        while len(self._pending) < parsed.width:
-            self._pending.append([])
-            self._blocks.append([])
-        for index, column in enumerate(self._pending):
-            column.append(record[index] if index < len(record) else None)
-        self._numbers.append(number)
-        if len(self._pending[0]) >= BLOCK_ROWS:
-            self._flush()
-
-    def _widen(self, width: int) -> None:
-        """New columns right of the old ones: blank in every row so far."""
-        converted = sum(len(block) for block in self._blocks[0]) if self._blocks else 0
-        pending = len(self._pending[0]) if self._pending else 0
-        for _ in range(width - self.parsed.width):
-            self._blocks.append([pa.nulls(converted, TEXT)] if converted else [])
-            self._pending.append([None] * pending)
-        self.parsed.width = width
+    def _fit(self, number: int, record: Sequence[str | None]) -> Sequence[str | None]:
+        width = self.parsed.width
+        if len(record) < width:
+            return [*record, *[None] * (width - len(record))]
+        if self.width_from_first:
+            if _last_filled(record[width:]):
+                self.parsed.too_long.append(number)
+            return record[:width]
+        # A sheet's wider row: new columns, blank in every row so far.
+        self._rows = [[*row, *[None] * (len(record) - width)] for row in self._rows]
+        self.parsed.width = len(record)
+        return record
 
     def _flush(self) -> None:
-        for index, column in enumerate(self._pending):
-            if column:
-                self._blocks[index].append(pa.array(column, TEXT))
-            self._pending[index] = []
+        while len(self._blocks) < self.parsed.width:  # new columns: blank in converted rows
+            self._blocks.append([pa.nulls(self._converted, TEXT)] if self._converted else [])
+        if not self._rows:
+            return
+        for index, column in enumerate(zip(*self._rows, strict=True)):
+            self._blocks[index].append(pa.array(column, TEXT))
+        self._converted += len(self._rows)
+        self._rows = []
 
 
 def _last_filled(record: Sequence[str | None]) -> int:
