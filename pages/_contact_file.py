@@ -184,8 +184,9 @@ def _new_contact_file(prefix: str) -> None:
         st.session_state.pop(f"{prefix}_sheet", None)
 
 
-def _cached(prefix: str, name: str, key: Hashable, make: Callable[[], Any]) -> Any:
-    """One cached value per (prefix, name): recomputed only when `key` changes."""
+def cached(prefix: str, name: str, key: Hashable, make: Callable[[], Any]) -> Any:
+    """One value per (prefix, name) kept in session_state, recomputed only when `key` changes:
+    a rerun (any click) must not redo slow work such as reading or planning a large file."""
     slot = f"{prefix}_cache_{name}"
     held = st.session_state.get(slot)
     if held is not None and held[0] == key:
@@ -323,7 +324,7 @@ def _read_preview(
     has_header = not st.session_state.get(f"{prefix}_no_header")
     key = (file.digest, sheet, has_header, headers)
     preview = guarded(
-        lambda: _cached(
+        lambda: cached(
             prefix,
             "preview",
             key,
@@ -548,7 +549,7 @@ def _plan(
     )
 
     def make() -> planning.Plan:
-        table = _cached(
+        table = cached(
             prefix, "table", read_key, lambda: _read_table(file, sheet, has_header, headers)
         )
         sources.require_column(table, options.phone_column, field="phone_column")

@@ -235,11 +235,11 @@ def source_field(
             allow_dupes = bool(st.session_state.get("bulk_allow_dupes"))
             return outcome.plan, outcome.file.name, allow_dupes
     with tab_list:
-        return contact_list_source(allowed, show_missing)
+        return contact_list_source(allowed, dnc, show_missing)
 
 
 def contact_list_source(
-    allowed: frozenset[str] | None, show_missing: bool
+    allowed: frozenset[str] | None, dnc: frozenset[str], show_missing: bool
 ) -> tuple[planning.Plan, str, bool] | None:
     with session() as db:
         summaries = contacts.list_summaries(session=db)
@@ -261,17 +261,20 @@ def contact_list_source(
         if show_missing:
             st.error("Pick the contact list to call.", icon=":material/error:")
         return None
-    try:
-        with session() as db:
-            plan = contacts.plan_contact_list(
-                session=db,
-                list_id=chosen,
-                options=planning.PlanOptions(
-                    phone_column="phone", allowed_countries=allowed, do_not_call=frozenset()
-                ),
-            )
-    except BulkCallError as exc:
-        show_error(exc)
+    summary = by_id[chosen]
+    # Planned again only when the list, the channel's countries or the do-not-call list change.
+    key = (chosen, summary.updated_at, summary.size, allowed, dnc)
+    options = planning.PlanOptions(phone_column="phone", allowed_countries=allowed)
+
+    def make() -> planning.Plan:
+        with st.spinner(f"Checking the {summary.size:,} contacts of '{summary.name}'…"):
+            with session() as db:
+                return contacts.plan_contact_list(session=db, list_id=chosen, options=options)
+
+    plan = contact_file.guarded(
+        lambda: contact_file.cached("bulk_list", "plan", key, make), f"planning {summary.name}"
+    )
+    if plan is None:
         return None
     contact_file.show_summary(plan, key="bulk_list_problems_download")
     if not plan.to_call:
