@@ -325,7 +325,10 @@ def import_into(summary: contacts.ListSummary, country: str) -> None:
     if not st.button(label, key="contacts_import_go", type="primary"):
         return
     plan = outcome.plan
-    result = run_action(lambda db: contacts.import_plan(session=db, list_id=summary.id, plan=plan))
+    with st.spinner(f"Importing {plan.to_call:,} contacts…"):
+        result = run_action(
+            lambda db: contacts.import_plan(session=db, list_id=summary.id, plan=plan)
+        )
     if result is None:
         return
     contact_file.forget_file("contacts_import")
@@ -446,7 +449,8 @@ def dnc_import(country: str) -> None:
     if not st.button(label, key="contacts_dnc_import_go", type="primary"):
         return
     plan = outcome.plan
-    added = run_action(lambda db: contacts.import_do_not_call(session=db, plan=plan, note=note))
+    with st.spinner(f"Adding {plan.to_call:,} numbers…"):
+        added = run_action(lambda db: contacts.import_do_not_call(session=db, plan=plan, note=note))
     if added is None:
         return
     contact_file.forget_file("contacts_dnc")
