@@ -5,12 +5,16 @@ Twilio. Screenshots of every page go to tests/artifacts/.
 
 from __future__ import annotations
 
+import io
+import itertools
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlmodel import Session, select
 
 from bulkcall_core import audio, scheduling
@@ -163,3 +167,114 @@ def test_history_watches_a_campaign_complete_live(
         page.get_by_role("button", name="Download CSV").click()
     text = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
     assert "'=Carol" in text and "+14155550103" in text
+
+
+CONTACTS_CSV = (
+    "Client;Cell;Ref\r\n"
+    "Alice Martin;(415) 555-0101;A-1\r\n"
+    "Bob Stone;415.555.0102;B-2\r\n"
+    "=Carol HYPERLINK;+1 415 555 0103;C-3\r\n"
+    "Dan Bad;12;D-4\r\n"
+)
+
+
+def upload(page: Any, label: str, path: Path) -> None:
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
+    uploader.locator('input[type="file"]').set_input_files(str(path))
+    page.get_by_text(path.name).first.wait_for()
+    wait_for_streamlit(page)
+
+
+def select_value(page: Any, label: str) -> str:
+    """The value a Streamlit selectbox shows."""
+    return page.get_by_role("combobox", name=label).input_value()
+
+
+def column_centers(grid: Any) -> list[float]:
+    """x offsets (in the grid) of the middle of each column, from the header's separator
+    lines: the preview is a canvas whose column widths follow their content."""
+    image = Image.open(io.BytesIO(grid.screenshot())).convert("L")
+    width = image.size[0]
+    rows = range(6, 30, 3)  # inside the header band, above and below the label text
+
+    def separator(x: int) -> bool:
+        return all(
+            abs(image.getpixel((x, y)) - image.getpixel((x - 1, y))) > 6
+            and abs(image.getpixel((x, y)) - image.getpixel((x + 1, y))) > 6
+            for y in rows
+        )
+
+    edges = [0, *(x for x in range(1, width - 1) if separator(x)), width]
+    return [(left + right) / 2 for left, right in itertools.pairwise(edges)]
+
+
+def click_column(page: Any, target: str, header: str, field_label: str) -> None:
+    """Click the preview's columns, left to right, until `header` is the `target` column,
+    after clearing what the page suggested (so the click is what sets it)."""
+    if select_value(page, field_label):
+        box = page.locator('[data-testid="stSelectbox"]').filter(has_text=field_label).first
+        box.get_by_role("button", name="Clear value").click()
+        wait_for_streamlit(page)
+        assert select_value(page, field_label) == ""
+    page.get_by_role("radiogroup").filter(has_text=target).get_by_text(target).click()
+    wait_for_streamlit(page)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    centers = column_centers(grid)
+    for center in centers[1:]:  # the first column is the row number
+        box = grid.bounding_box()
+        page.mouse.click(box["x"] + center, box["y"] + 17)
+        time.sleep(0.7)  # the rerun starts a moment after the click
+        wait_for_streamlit(page)
+        if select_value(page, field_label) == header:
+            return
+    raise AssertionError(f"clicking the {len(centers)} columns never set {header}")
+
+
+def test_bulk_calling_to_completed_campaign_in_history(
+    page: Any, fake: FakeTwilio, product: Product, session: Session, tmp_path: Path
+) -> None:
+    """The whole journey: add a channel, fill the Bulk calling form (recording, CSV, columns
+    picked by clicking the preview), test call, confirm, and watch History complete."""
+    account = fake.add_account(numbers=(FROM_NUMBER,))
+    add_channel_in_the_browser(page, account)
+    recording = tmp_path / "hello.wav"
+    recording.write_bytes(tiny_wav())
+    contacts = tmp_path / "customers.csv"
+    contacts.write_text(CONTACTS_CSV, encoding="utf-8")
+
+    go_to(page, "Bulk calling")
+    page.get_by_label("Name", exact=True).fill("Browser campaign")
+    page.get_by_label("Name", exact=True).press("Tab")
+    wait_for_streamlit(page)
+    upload(page, "Audio file", recording)
+    upload(page, "Contact file", contacts)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    click_column(page, "Phone number", "Cell", "Phone number column header")
+    click_column(page, "Recipient name", "Client", "Recipient name column header")
+    screenshot(page, "06-bulk-calling-filled")
+
+    page.get_by_role("button", name="Next", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    wait_for_streamlit(page)
+    dialog.get_by_role("textbox", name="Your phone number").fill("+14155550199")
+    dialog.get_by_role("textbox", name="Your phone number").press("Tab")
+    wait_for_streamlit(page)
+    dialog.get_by_role("button", name="Test call").click()
+    dialog.get_by_text("Calling +14155550199").wait_for()
+    screenshot(page, "07-bulk-calling-confirm")
+    assert [c.to for c in fake.calls] == ["+14155550199"]
+
+    dialog.get_by_role("button", name="Confirm").click()
+    page.get_by_role("heading", name="History").first.wait_for()
+    page.get_by_text("3 of 3 calls finished").wait_for(timeout=CAMPAIGN_TIMEOUT_MS)
+    wait_for_streamlit(page)
+    screenshot(page, "08-history-after-bulk-calling")
+
+    campaign = session.exec(select(Campaign)).one()
+    assert (campaign.name, campaign.to_call, campaign.invalid) == ("Browser campaign", 3, 1)
+    called = sorted(c.to for c in fake.calls if c.to != "+14155550199")
+    assert called == ["+14155550101", "+14155550102", "+14155550103"]
+    page.get_by_role("tab", name="Rejected rows").click()
+    wait_for_streamlit(page)
+    screenshot(page, "09-history-rejected-rows")
