@@ -834,3 +834,24 @@ def test_a_far_column_appearing_late_in_a_long_sheet_is_blank_above(tmp_path: Pa
     late = table.values("Column 3")
     assert late[-1] == "late" and late.count(None) == 70_000
     assert table.values("Phone")[69_999] == "4155619999"
+
+
+def test_broken_utf16_is_refused_with_a_message() -> None:
+    with pytest.raises(
+        SourceError, match=r"is not valid UTF-16 text .* save it again as CSV UTF-8"
+    ):
+        read_table(b"\xff\xfeN\x00a\x00m\x00e\x00\n\x00A", filename="u.txt")
+
+
+def test_blank_headers_text_means_numbered_columns() -> None:
+    table = read_table(b"Ann,1\n", has_header=False, headers="  ")
+    assert table.columns == ("Column 1", "Column 2")
+
+
+def test_a_row_longer_than_a_preview_chunk_still_previews() -> None:
+    """The head grows until the rows fit; the preview never stops at a cut row."""
+    tail = b"".join(b"P%d,n\n" % index for index in range(50_000))
+    data = b"Name,Notes\nAnn," + b"x" * 600_000 + b"\nBob,short\n" + tail
+    preview = read_preview(data, max_rows=2)
+    assert preview.values("Name") == ["Ann", "Bob"]
+    assert len(preview.values("Notes")[0]) == 600_000

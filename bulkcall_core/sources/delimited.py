@@ -36,6 +36,7 @@ PREVIEW_MAX_BYTES = 32 * 1024 * 1024  # a preview never reads more (rows of 600 
 ARROW_BLOCK_BYTES = 4 * 1024 * 1024  # pyarrow's parse block: ~25 progress steps for 100 MB
 MAX_COLUMNS = 16384  # Excel's own limit; pyarrow is told every column up to it is text
 PROGRESS_EVERY = 50_000  # records between progress reports on the row-by-row path
+FIELD_LIMIT = 2 * PREVIEW_MAX_BYTES  # csv's default 128 KB refuses long notes; this is a cap
 
 ARROW_TEXT = pacsv.ConvertOptions(
     column_types={f"f{index}": TEXT for index in range(MAX_COLUMNS)},
@@ -82,7 +83,7 @@ def preview_csv(file: SourceFile, names: Names, max_rows: int) -> Preview:
         parsed = _gather(_whole_records(records, complete), grid)
         if complete or len(parsed.row_numbers) >= wanted or size >= PREVIEW_MAX_BYTES:
             break
-        size *= 4
+        size = min(size * 4, PREVIEW_MAX_BYTES)
     if complete:
         _check_quotes(parsed, text.encode("utf-8"), file)
     table = build(parsed, names, file, encoding=display_encoding(encoding), delimiter=delimiter)
@@ -156,7 +157,9 @@ def _gather(
 
 
 def _records(text: Iterable[str], delimiter: str | None, file: SourceFile) -> Iterator[list[str]]:
-    """csv records; a field past csv's size limit can only be a quote left open."""
+    """csv records; a value past `FIELD_LIMIT` can only be a quote left open."""
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)  # process-wide, but only ever raised
     reader = csv.reader(text, delimiter=delimiter or ONE_COLUMN)
     count = 0
     try:
