@@ -230,6 +230,7 @@ class _Dispatcher:
             if not self._prepare():
                 return "misconfigured"
             self._resolve_stale(all_stale=True)
+            log.info("campaign %s: dispatching as %s", self.campaign_id, self.owner)
             return self._loop()
         finally:
             self._wind_down()

@@ -42,12 +42,12 @@ log = logging.getLogger(__name__)
 # Fraction by which windows are lengthened (and the rate lowered) so that network jitter between
 # us and Twilio cannot make Twilio see more than `cps` calls in one of its 1-second windows.
 # 1.5 % keeps the achieved rate at 98.5 % of the configured one and tolerates 15 ms of jitter.
-SAFETY_MARGIN = 0.02
+SAFETY_MARGIN = 0.015
 # Longest single sleep while waiting for a slot: how fast a pause/stop is noticed.
 WAIT_SLICE_SECONDS = 0.2
 # How early (as a fraction of the spacing) a call may leave to make up for a late wake-up;
 # the window log still caps every window, so this only smooths, never exceeds.
-CATCH_UP_FRACTION = 0.2
+CATCH_UP_FRACTION = 0.5
 # Pause after a Redis error before trying again (Redis restarting, network blip).
 REDIS_RETRY_SECONDS = 0.2
 KEY_PREFIX = "bulkcall:pacing"
@@ -90,7 +90,7 @@ if wait > 0 then
 end
 redis.call('ZADD', KEYS[1], now, ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('SET', KEYS[2], math.max(tat, now) + interval, 'PX', ttl)
+redis.call('SET', KEYS[2], math.max(tat, now - tolerance) + interval, 'PX', ttl)
 return 0
 """
 

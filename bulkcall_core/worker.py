@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -50,6 +51,9 @@ RECONCILE_SECONDS = 1.0
 # How often Twilio is asked about calls whose final status never arrived (lost callbacks).
 POLL_SECONDS = 30.0
 POLL_LOCK_KEY = "bulkcall:poll-lock"
+# Each reconciler keeps a key alive while it runs (operators and tests can see it).
+RECONCILER_KEY_PREFIX = "bulkcall:reconciler"
+RECONCILER_KEY_SECONDS = 10
 # How long the reconciler waits for its first database/Redis answer before logging trouble.
 RECONCILER_JOIN_SECONDS = 5.0
 
@@ -116,9 +120,11 @@ def reconcile_forever(settings: Settings, parent_pid: int | None = None) -> None
     queue = get_queue(settings, connection=redis)
     engine = get_engine(settings)
     last_poll = 0.0
+    alive_key = f"{RECONCILER_KEY_PREFIX}:{socket.gethostname()}:{os.getpid()}"
     while not stop.is_set() and (parent_pid is None or os.getppid() == parent_pid):
         wait = RECONCILE_SECONDS
         try:
+            redis.set(alive_key, int(time.time()), ex=RECONCILER_KEY_SECONDS)
             with new_session(engine) as session:
                 scheduling.reconcile(session=session, queue=queue, settings=settings)
                 wait = _until_next_due(session, wait)
@@ -128,6 +134,11 @@ def reconcile_forever(settings: Settings, parent_pid: int | None = None) -> None
         except (RedisError, SQLAlchemyError, BulkCallError) as exc:
             log.warning("reconcile failed (%s: %s); retrying", type(exc).__name__, exc)
         stop.wait(wait)
+
+
+def live_reconcilers(redis: Redis) -> int:
+    """How many reconcilers answered in the last RECONCILER_KEY_SECONDS."""
+    return sum(1 for _ in redis.scan_iter(f"{RECONCILER_KEY_PREFIX}:*"))
 
 
 def _until_next_due(session: Session, default: float) -> float:

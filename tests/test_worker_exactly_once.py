@@ -26,6 +26,7 @@ from bulkcall_core import telephony, webhooks
 from bulkcall_core.database import new_session
 from bulkcall_core.models import Call, CallState, Campaign, CampaignStatus
 from bulkcall_core.settings import PROJECT_ROOT, Settings
+from bulkcall_core.worker import live_reconcilers
 from tests.conftest import FERNET_TEST_KEY, POSTGRES_URL
 from tests.fake_twilio import FakeTwilio
 from tests.test_dispatch import FROM, World, _client, build_world, numbers
@@ -110,12 +111,18 @@ class Workers:
         return process
 
     def wait_ready(self, count: int, redis_url: str) -> None:
-        """Wait until `count` workers listen on the queue (start-up imports are CPU-heavy)."""
+        """Wait until `count` workers listen on the queue and their reconcilers run (start-up
+        imports are CPU-heavy on this machine)."""
         redis = Redis.from_url(redis_url)
         deadline = time.monotonic() + 60
-        while len(Worker.all(connection=redis)) < count and time.monotonic() < deadline:
+
+        def ready() -> bool:
+            workers = len(Worker.all(connection=redis))
+            return workers >= count and live_reconcilers(redis) >= count
+
+        while not ready() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(Worker.all(connection=redis)) >= count, self.logs()
+        assert ready(), self.logs()
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         """SIGKILL the worker and every process under it (work horse, scheduler, reconciler)
