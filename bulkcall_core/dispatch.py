@@ -447,21 +447,7 @@ class _Dispatcher:
         session: Session | None = None,
         **values: Any,
     ) -> bool:
-        """Give back a claim whose call was NOT placed: attempt not counted."""
-        session = session or self.session
-        statement = (
-            update(Call)
-            .where(*_still_claimed(claim))
-            .values(
-                state=state.value,
-                claim_token=None,
-                attempts=Call.attempts - 1,
-                updated_at=utcnow(),
-                **values,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return session.execute(statement).rowcount == 1
+        return _unclaim(session or self.session, claim, state=state, **values)
 
     def _release_unsent(self, claims: list[_Claim]) -> None:
         """Claims that never left: skipped if the campaign was stopped, else pending again."""
@@ -640,17 +626,7 @@ class _Dispatcher:
     def _lookup(self, claim: _Claim) -> CallInfo | None:
         target = self.target
         assert target is not None
-        since = claim.claimed_at - timedelta(seconds=LOOKUP_SKEW_SECONDS)
-        listed = telephony.find_calls(
-            self.client, from_=target.channel.from_number, to=claim.phone, started_after=since
-        )
-        if not listed:
-            return None
-        sids = [info.sid for info in listed]
-        known = set(self.session.execute(select(Call.sid).where(Call.sid.in_(sids))).scalars())
-        self.session.commit()
-        fresh = [info for info in listed if info.sid not in known]
-        return fresh[-1] if fresh else None  # listed newest first: the earliest unknown one
+        return _lookup(self.session, self.client, target.channel.from_number, claim)
 
     def _resolve_stale(self, *, all_stale: bool) -> None:
         """Resolve dialing claims older than the claim timeout (left by a dead dispatcher)."""
@@ -761,6 +737,41 @@ def _still_claimed(claim: _Claim) -> tuple[Any, ...]:
     )
 
 
+def _unclaim(
+    session: Session, claim: _Claim, *, state: CallState = CallState.PENDING, **values: Any
+) -> bool:
+    """Give back a claim whose call was NOT placed (attempt not counted); False if the claim
+    is no longer held as `claim`."""
+    statement = (
+        update(Call)
+        .where(*_still_claimed(claim))
+        .values(
+            state=state.value,
+            claim_token=None,
+            attempts=Call.attempts - 1,
+            updated_at=utcnow(),
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def _lookup(session: Session, client: Any, from_number: str, claim: _Claim) -> CallInfo | None:
+    """The call Twilio made for `claim`, if any: from `from_number` to its phone, created after
+    the claim (minus clock skew), not already recorded for another call. Raises
+    TelephonyError when Twilio cannot be asked."""
+    since = claim.claimed_at - timedelta(seconds=LOOKUP_SKEW_SECONDS)
+    listed = telephony.find_calls(client, from_=from_number, to=claim.phone, started_after=since)
+    if not listed:
+        return None
+    sids = [info.sid for info in listed]
+    known = set(session.execute(select(Call.sid).where(Call.sid.in_(sids))).scalars())
+    session.commit()
+    fresh = [info for info in listed if info.sid not in known]
+    return fresh[-1] if fresh else None  # listed newest first: the earliest unknown one
+
+
 def _adopt(session: Session, claim: _Claim, info: CallInfo) -> None:
     """dialing -> placed with Twilio's SID, only while the claim is still ours."""
     now = utcnow()
@@ -835,6 +846,50 @@ def _window_opening(phone: str, target: _Target, now: datetime) -> datetime | No
         return None
     start, end = target.window
     return scheduling.window_opening(phone, start, end, now=now, default_zone=target.default_zone)
+
+
+# ---------------------------------------------------------------------- idle campaigns
+
+
+def resolve_abandoned_claims(
+    *, session: Session, settings: Settings, now: datetime | None = None
+) -> int:
+    """Settle dialing claims left by a dead worker in campaigns no dispatcher will run again
+    (paused, stopped, canceled): look each call up in Twilio; found -> placed with its SID,
+    else pending (paused) or skipped with the stop/cancel reason. Claims younger than the
+    claim timeout are left alone. Returns how many were settled; the caller commits.
+    A channel Twilio cannot be asked about is logged and tried again next time."""
+    cutoff = (now or utcnow()) - timedelta(seconds=settings.claim_timeout_seconds)
+    idle = [CampaignStatus.PAUSED, CampaignStatus.STOPPED, CampaignStatus.CANCELED]
+    rows = session.execute(
+        select(Call.id, Call.phone, Call.claim_token, Call.claimed_at, Campaign.status, Channel)
+        .join(Campaign, Campaign.id == Call.campaign_id)
+        .join(Channel, Channel.id == Campaign.channel_id)
+        .where(
+            Call.state == CallState.DIALING.value,
+            Call.claim_token.is_not(None),
+            Call.claimed_at < cutoff,
+            Campaign.status.in_([status.value for status in idle]),
+        )
+    ).all()
+    settled = 0
+    for call_id, phone, token, claimed_at, status, channel in rows:
+        claim = _Claim(call_id, phone, token, claimed_at)
+        try:
+            client = channels.channel_client(channel, settings)
+            found = _lookup(session, client, channel.from_number, claim)
+        except BulkCallError as exc:
+            log.warning("abandoned claim %s: lookup failed: %s", call_id, exc)
+            continue
+        if found is not None:
+            _adopt(session, claim, found)
+        elif status == CampaignStatus.PAUSED:
+            _unclaim(session, claim)
+        else:
+            reason = STOPPED_REASON if status == CampaignStatus.STOPPED else CANCELED_REASON
+            _unclaim(session, claim, state=CallState.SKIPPED, skip_reason=reason)
+        settled += 1
+    return settled
 
 
 # ---------------------------------------------------------------------- test call

@@ -151,11 +151,16 @@ def _until_next_due(session: Session, default: float) -> float:
 
 
 def _poll(settings: Settings, engine: Engine, redis: Redis) -> None:
-    """Fill in statuses that callbacks missed; one worker at a time does it."""
+    """Fill in statuses that callbacks missed and settle claims no dispatcher will look at
+    again; one worker at a time does it."""
     if not redis.set(POLL_LOCK_KEY, os.getpid(), nx=True, ex=max(1, int(POLL_SECONDS) - 1)):
         return
     with new_session(engine) as session:
+        settled = dispatch.resolve_abandoned_claims(session=session, settings=settings)
+        session.commit()
         finished = outcomes.poll_open_calls(session=session, settings=settings)
         session.commit()
+    if settled:
+        log.info("poll: %d abandoned claims settled in paused or stopped campaigns", settled)
     if finished:
         log.info("poll: %d calls got their final status from Twilio", finished)

@@ -499,3 +499,40 @@ def test_a_test_call_to_a_bad_number_is_refused_clearly(world: World) -> None:
             redis=world.redis,
         )
     assert world.fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("status", "expected_state"),
+    [(CampaignStatus.STOPPED, CallState.SKIPPED), (CampaignStatus.PAUSED, CallState.PENDING)],
+)
+def test_abandoned_claims_of_an_idle_campaign_are_settled(
+    world: World, status: CampaignStatus, expected_state: CallState
+) -> None:
+    """A worker died, then the campaign was stopped or paused: no dispatcher runs it, yet its
+    dialing calls are looked up (found: placed) or given back (stopped: skipped; paused:
+    pending), never left dialing."""
+    reached, lost = numbers(2)
+    campaign_id = world.campaign([reached, lost])
+    with new_session(world.engine) as session:
+        placed = telephony.place_call(
+            _client(world, session),
+            to=reached,
+            from_=FROM,
+            twiml="<Response/>",
+            status_callback=None,
+        )
+        old = utcnow() - timedelta(seconds=10)
+        session.execute(
+            update(Call)
+            .where(Call.campaign_id == campaign_id)
+            .values(state=CallState.DIALING, claim_token="dead:1", claimed_at=old, attempts=1)
+        )
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(status=status))
+        session.commit()
+        assert dispatch.resolve_abandoned_claims(session=session, settings=world.settings) == 2
+        session.commit()
+    by_phone = {call.phone: call for call in world.calls(campaign_id)}
+    assert (by_phone[reached].state, by_phone[reached].sid) == (CallState.PLACED, placed.sid)
+    assert by_phone[lost].state == expected_state
+    assert by_phone[lost].attempts == 0
+    assert len(world.fake.calls_to(lost)) == 0
