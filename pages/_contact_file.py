@@ -300,8 +300,14 @@ def contact_file(
     if plan is None:
         return FileOutcome(file, None, ("The file cannot be checked.",))
     show_summary(plan, key=f"{prefix}_problems_download")
-    problems = () if plan.to_call else ("No number in this file can be called.",)
-    return FileOutcome(file, plan, problems)
+    if plan.to_call:
+        return FileOutcome(file, plan, ())
+    message = (
+        "No number in this file can be called: check the phone column, the country and the "
+        "country-code box above."
+    )
+    st.error(message, icon=":material/error:")
+    return FileOutcome(file, plan, (message,))
 
 
 def _seed_defaults(prefix: str, default_country: str) -> None:
