@@ -35,7 +35,7 @@ def read_table_csv(path: str) -> int:
 
 
 def read_table_csv_progress(path: str) -> int:
-    """As the dashboard reads: with a progress callback (block by block)."""
+    """As the dashboard reads: with a progress callback."""
     from bulkcall_core.sources import read_table
 
     return len(read_table(path, progress=lambda fraction: None))
@@ -164,8 +164,8 @@ def main() -> None:
     )
 
     cases = [  # (label, reader, file, label of the naive reader it is compared with)
-        ("CSV read_table (pyarrow, one call)", read_table_csv, csv_path, PANDAS),
-        ("CSV read_table (pyarrow, with progress)", read_table_csv_progress, csv_path, PANDAS),
+        ("CSV read_table (pyarrow path)", read_table_csv, csv_path, PANDAS),
+        ("CSV read_table, progress callback", read_table_csv_progress, csv_path, PANDAS),
         (PANDAS, naive_pandas_c, csv_path, None),
         ("naive: csv module rows", naive_csv_module, csv_path, None),
         ("CSV read_table (csv-module path)", read_table_csv, slow_path, PANDAS),

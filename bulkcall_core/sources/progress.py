@@ -13,7 +13,6 @@ class Progress:
     def __init__(self, callback: ProgressCallback | None) -> None:
         self._callback = callback
         self._last = -1.0
-        self.silent = callback is None  # nobody is watching: readers may take the fastest road
 
     def __call__(self, fraction: float) -> None:
         fraction = min(max(fraction, 0.0), 1.0)
