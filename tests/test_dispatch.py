@@ -13,16 +13,25 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session
 
-from bulkcall_core import campaigns, crypto, dispatch, telephony
+from bulkcall_core import campaigns, channels, crypto, dispatch, telephony
 from bulkcall_core.database import new_session
 from bulkcall_core.errors import CampaignError
-from bulkcall_core.models import Call, CallState, Campaign, CampaignStatus, DoNotCall, utcnow
+from bulkcall_core.models import (
+    Call,
+    CallState,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    DoNotCall,
+    utcnow,
+)
 from bulkcall_core.settings import Settings
 from tests.factories import make_campaign, make_channel, make_recording
 from tests.fake_twilio import FakeTwilio
@@ -216,23 +225,29 @@ def test_full_voicemail_message_waits_for_the_beep(world: World) -> None:
 # ---------------------------------------------------------------------- Twilio's errors
 
 
-def test_server_errors_are_retried_until_placed(world: World) -> None:
-    """500 / 503: not processed; each number is still called exactly once in the end."""
+FAULTS = {
+    "500 and 503 are retried": lambda fake: (
+        fake.fail_next(2, status=500),
+        fake.fail_next(1, status=503),
+    ),
+    "429 / 20429 is retried": lambda fake: fake.fail_next(3, status=429, code=20429),
+    "a hang that made no call is called again": lambda fake: fake.hang_next(
+        1, create=False, seconds=3
+    ),
+    "a dropped connection after creating is adopted": lambda fake: fake.drop_next(1, create=True),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
+def test_twilio_faults_end_with_each_number_called_once(world: World, fault) -> None:  # type: ignore[no-untyped-def]
+    """Not processed (retried with backoff) or ambiguous (looked up before any retry): in the
+    end each number is called exactly once and the failed tries are not counted."""
     phones = numbers(4)
-    world.fake.fail_next(2, status=500)
-    world.fake.fail_next(1, status=503)
+    fault(world.fake)
     campaign_id = world.campaign(phones)
     world.run_to_end(campaign_id)
     assert_called_once_each(world.fake, phones)
     assert all(call.attempts == 1 for call in world.calls(campaign_id))
-
-
-def test_rate_limited_answers_are_retried_without_duplicates(world: World) -> None:
-    phones = numbers(4)
-    world.fake.fail_next(3, status=429, code=20429)
-    campaign_id = world.campaign(phones)
-    world.run_to_end(campaign_id)
-    assert_called_once_each(world.fake, phones)
 
 
 def test_twilio_rate_limiting_below_the_channels_rate_is_survived(
@@ -288,23 +303,6 @@ def test_a_hung_create_that_made_the_call_is_adopted_not_repeated(world: World) 
         assert by_phone[phone].sid == world.fake.calls_to(phone)[0].sid
 
 
-def test_a_hung_create_that_made_no_call_is_called_again_once(world: World) -> None:
-    phones = numbers(2)
-    world.fake.hang_next(1, create=False, seconds=3)
-    campaign_id = world.campaign(phones)
-    world.run_to_end(campaign_id)
-    assert_called_once_each(world.fake, phones)
-    assert all(call.attempts == 1 for call in world.calls(campaign_id))
-
-
-def test_a_dropped_connection_after_creating_is_adopted(world: World) -> None:
-    phones = numbers(2)
-    world.fake.drop_next(1, create=True)
-    campaign_id = world.campaign(phones)
-    world.run_to_end(campaign_id)
-    assert_called_once_each(world.fake, phones)
-
-
 def test_abandoned_claims_are_looked_up_before_anything_else(world: World) -> None:
     """A dead worker left two calls dialing: one reached Twilio (adopted), one did not
     (called once now)."""
@@ -334,9 +332,7 @@ def test_abandoned_claims_are_looked_up_before_anything_else(world: World) -> No
 
 
 def _client(world: World, session: Session):  # type: ignore[no-untyped-def]
-    from bulkcall_core import channels
-    from bulkcall_core.models import Channel
-
+    """The Twilio client of the world's channel, to make calls behind the dispatcher's back."""
     channel = session.get(Channel, world.channel_id)
     return channels.channel_client(channel, world.settings)
 
@@ -361,7 +357,7 @@ def test_do_not_call_numbers_are_skipped_and_reported(world: World) -> None:
 
 def test_calls_outside_the_window_wait_for_its_opening(world: World) -> None:
     """With a window that is closed now, nothing is called; each call waits for the opening."""
-    now = utcnow().astimezone(timedelta_zone("America/New_York"))
+    now = utcnow().astimezone(ZoneInfo("America/New_York"))
     closed_start = (now + timedelta(hours=2)).strftime("%H:%M")
     closed_end = (now + timedelta(hours=3)).strftime("%H:%M")
     phones = numbers(2)
@@ -374,12 +370,6 @@ def test_calls_outside_the_window_wait_for_its_opening(world: World) -> None:
         assert call.next_attempt_at is not None
         wait = (call.next_attempt_at - utcnow()).total_seconds()
         assert 3600 < wait <= 2 * 3600 + 60
-
-
-def timedelta_zone(name: str):  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def test_without_public_base_url_nothing_is_called_and_the_reason_is_kept(
