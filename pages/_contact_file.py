@@ -391,16 +391,12 @@ def _mapping_fields(
     columns = list(preview.columns)
     left, right = st.columns(2)
     with left:
-        st.selectbox(
-            "Phone number column header",
+        _column_field(
+            prefix,
+            "phone",
             columns,
-            index=None,
-            key=f"{prefix}_phone_col",
-            persist_state="session",
+            "Phone number column header",
             placeholder="Pick or type the header of the phone numbers",
-            accept_new_options=True,
-            on_change=_sync_selection_from_fields,
-            args=(prefix,),
             help="You can also click the column in the preview below.",
         )
         phone_slot = st.empty()
@@ -416,16 +412,12 @@ def _mapping_fields(
             "no need to change it.",
         )
     with right:
-        st.selectbox(
-            "Recipient name column header (optional)",
+        _column_field(
+            prefix,
+            "name",
             columns,
-            index=None,
-            key=f"{prefix}_name_col",
-            persist_state="session",
+            "Recipient name column header (optional)",
             placeholder="None",
-            accept_new_options=True,
-            on_change=_sync_selection_from_fields,
-            args=(prefix,),
             help="Used to show each recipient's name in History.",
         )
         name_slot = st.empty()
@@ -450,6 +442,25 @@ def _mapping_fields(
                 "Keep it unchecked unless that is what you want.]"
             )
     return slots
+
+
+def _column_field(
+    prefix: str, which: str, columns: list[str], label: str, *, placeholder: str, help: str
+) -> None:
+    """A column picker (`which` is "phone" or "name") that also accepts a typed header, so a
+    wrong one gets the core's "not found, the file has: ..." message."""
+    st.selectbox(
+        label,
+        columns,
+        index=None,
+        key=f"{prefix}_{which}_col",
+        persist_state="session",
+        placeholder=placeholder,
+        accept_new_options=True,
+        on_change=_sync_selection_from_fields,
+        args=(prefix,),
+        help=help,
+    )
 
 
 def _click_target_key(prefix: str) -> str:

@@ -66,6 +66,11 @@ def run_action(action: Callable[[Session], T]) -> T | None:
         return None
 
 
+def search_box(label: str, key: str, placeholder: str) -> str:
+    """A search field that keeps its text across page visits."""
+    return st.text_input(label, key=key, placeholder=placeholder, persist_state="session")
+
+
 def _default_country() -> str:
     """The region of the first channel's number: the likeliest country of typed numbers."""
     with session() as db:
@@ -203,12 +208,7 @@ def contacts_frame(rows: list[Any]) -> pd.DataFrame:
 
 
 def browse(summary: contacts.ListSummary, country: str) -> None:
-    search = st.text_input(
-        "Search",
-        key="contacts_search",
-        placeholder="Part of a name or of a number",
-        persist_state="session",
-    )
+    search = search_box("Search", "contacts_search", "Part of a name or of a number")
     with session() as db:
         _, total = contacts.contacts_page(
             session=db, list_id=summary.id, search=search, limit=1, offset=0
@@ -405,11 +405,8 @@ def dnc_add_form(country: str) -> None:
 
 
 def dnc_list() -> None:
-    search = st.text_input(
-        "Search the do-not-call list",
-        key="contacts_dnc_search",
-        placeholder="Part of a number or of a note",
-        persist_state="session",
+    search = search_box(
+        "Search the do-not-call list", "contacts_dnc_search", "Part of a number or of a note"
     )
     with session() as db:
         entries = contacts.list_do_not_call(session=db, search=search, limit=DNC_SHOWN + 1)
