@@ -855,3 +855,24 @@ def test_a_row_longer_than_a_preview_chunk_still_previews() -> None:
     preview = read_preview(data, max_rows=2)
     assert preview.values("Name") == ["Ann", "Bob"]
     assert len(preview.values("Notes")[0]) == 600_000
+
+
+class Pipe(io.RawIOBase):
+    """A stream that cannot seek, like a socket or a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_a_stream_that_cannot_seek_is_read_once() -> None:
+    data = csv_bytes(CONTACTS)
+    assert cells(read_table(io.BufferedReader(Pipe(data)))) == cells(read_table(data))
+    assert len(read_preview(io.BufferedReader(Pipe(data)))) == 3
