@@ -8,6 +8,7 @@ paged in the database: the browser receives one page, never a whole campaign.
 from __future__ import annotations
 
 import io
+import time
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,9 @@ CAMPAIGN_CHOICES = 500
 COMPARED_CAMPAIGNS = 10
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+COUNTS_KEY = "history_counts"  # {campaign id: (monotonic time, seconds it took, counts)}
+# A live campaign's counts are recounted at most every this many times what counting took.
+COUNT_COST_FACTOR = 5
 CAMPAIGN_KEY = "history_campaign_id"  # set by Bulk calling before switching here: keep it
 CONFIRM_KEY = "history_confirm"  # {"action": "stop"|"cancel", "campaign_id": id} while asked
 MESSAGE_KEY = "history_action_message"  # (campaign_id, "success"|"error", text)
@@ -73,6 +77,8 @@ OUTCOME_COLORS = {
 
 
 CHART_HEIGHT = 260
+# How stale a running campaign's charts may be.
+CHART_REFRESH_SECONDS = 30
 # Counts are whole numbers: no 0.5 ticks.
 COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)
 
@@ -83,7 +89,8 @@ def _campaign_rows(page: history.CampaignPage) -> pd.DataFrame:
     zone = viewer_zone()
     rows = []
     for item in page.items:
-        c, n = item.campaign, item.counts
+        c = item.campaign
+        n = _counts(c)
         rows.append(
             {
                 "Name": f"{c.name} (#{c.id})",
@@ -116,7 +123,7 @@ COUNT_COLUMNS = ("To call", "Done", "Human", "Voicemail", "Busy", "No answer", "
 def _campaigns_table() -> None:
     offset = st.session_state.get("history_campaigns_offset", 0)
     with session() as db:
-        page = history.list_campaigns(session=db, offset=offset)
+        page = history.list_campaigns(session=db, offset=offset, with_counts=False)
     if not page.total:
         st.info(
             "No campaign yet. Start one on **Bulk calling**; it will show here.",
@@ -142,6 +149,31 @@ def _campaigns_table() -> None:
     _pager("history_campaigns_offset", page.total, history.CAMPAIGNS_PAGE_SIZE, "campaigns")
 
 
+@st.cache_data(max_entries=1_000, show_spinner=False)
+def _final_counts(_database: str, campaign_id: int, _finished_at: str) -> campaigns.OutcomeCounts:
+    # A finished campaign's calls no longer change: counted once per database, campaign and
+    # finish time (all three in the key: cache_data hashes underscored arguments too).
+    with session() as db:
+        return campaigns.outcome_counts(session=db, campaign_id=campaign_id)
+
+
+def _counts(campaign: Campaign) -> campaigns.OutcomeCounts:
+    """The campaign's counts per outcome. A live campaign's are recounted when older than
+    LIVE_REFRESH_SECONDS, or COUNT_COST_FACTOR times what the last count took: a million
+    calls take seconds to count on SQLite, and the table must stay responsive meanwhile."""
+    if campaign.status in history.FINAL_STATUSES:
+        return _final_counts(settings().sqlalchemy_url, campaign.id, str(campaign.finished_at))
+    cache = st.session_state.setdefault(COUNTS_KEY, {})
+    kept = cache.get(campaign.id)
+    now = time.monotonic()
+    if kept and now - kept[0] < max(LIVE_REFRESH_SECONDS, COUNT_COST_FACTOR * kept[1]):
+        return kept[2]
+    with session() as db:
+        counts = campaigns.outcome_counts(session=db, campaign_id=campaign.id)
+    cache[campaign.id] = (now, time.monotonic() - now, counts)
+    return counts
+
+
 def _pager(state_key: str, total: int, size: int, noun: str) -> None:
     """Previous / Next over `total` items, `size` a page; `noun` is plural ("calls")."""
     offset = min(st.session_state.get(state_key, 0), max(total - 1, 0) // size * size)
@@ -164,7 +196,9 @@ def _pager(state_key: str, total: int, size: int, noun: str) -> None:
 
 def _pick_campaign() -> int | None:
     with session() as db:
-        choices = history.list_campaigns(session=db, limit=history.MAX_PAGE_SIZE).items
+        choices = history.list_campaigns(
+            session=db, limit=history.MAX_PAGE_SIZE, with_counts=False
+        ).items
     options = {s.campaign.id: s.campaign for s in choices[:CAMPAIGN_CHOICES]}
     wanted = st.session_state.get(CAMPAIGN_KEY)
     if wanted is not None and wanted not in options:
@@ -194,7 +228,7 @@ def _status_panel(campaign_id: int) -> None:
     zone = viewer_zone()
     with session() as db:
         campaign = campaigns.get_campaign(session=db, campaign_id=campaign_id)
-        counts = campaigns.outcome_counts(session=db, campaign_id=campaign_id)
+    counts = _counts(campaign)
     status = CampaignStatus(campaign.status)
     st.subheader(f"{campaign.name}", anchor=False)
     st.markdown(
@@ -433,11 +467,27 @@ def _downloads(campaign: Campaign) -> None:
 # --------------------------------------------------------------------------- charts
 
 
-def _charts(campaign_id: int) -> None:
+@st.cache_data(ttl=3600, max_entries=50, show_spinner="Adding up the calls…")
+def _chart_data(
+    database: str, campaign_id: int, version: str
+) -> tuple[pd.DataFrame, pd.DataFrame, history.HourlyAnswerRate]:
+    # `database` and `version` key the cache: a finished campaign's figures are kept, a live
+    # one's are recomputed every CHART_REFRESH_SECONDS (aggregating a million calls takes
+    # seconds).
     with session() as db:
-        breakdown = history.outcome_breakdown(session=db, campaign_id=campaign_id)
-        over_time = history.calls_over_time(session=db, campaign_id=campaign_id)
-        hourly = history.answer_rate_by_local_hour(session=db, campaign_ids=[campaign_id])
+        return (
+            history.outcome_breakdown(session=db, campaign_id=campaign_id),
+            history.calls_over_time(session=db, campaign_id=campaign_id),
+            history.answer_rate_by_local_hour(session=db, campaign_ids=[campaign_id]),
+        )
+
+
+def _charts(campaign: Campaign) -> None:
+    if campaign.status in history.FINAL_STATUSES:
+        version = f"final {campaign.finished_at}"
+    else:
+        version = f"live {int(time.time() // CHART_REFRESH_SECONDS)}"
+    breakdown, over_time, hourly = _chart_data(settings().sqlalchemy_url, campaign.id, version)
     left, right = st.columns(2)
     with left:
         st.markdown("**Outcomes**")
@@ -510,7 +560,9 @@ def _hourly_chart(hourly: history.HourlyAnswerRate) -> None:
 
 def _comparison() -> None:
     with session() as db:
-        recent = history.list_campaigns(session=db, limit=COMPARED_CAMPAIGNS).items
+        recent = history.list_campaigns(
+            session=db, limit=COMPARED_CAMPAIGNS, with_counts=False
+        ).items
         frame = history.compare_campaigns(session=db, campaign_ids=[s.campaign.id for s in recent])
     if frame.empty or frame["answer_rate"].isna().all():
         st.caption("Campaigns are compared once some of their calls have finished.")
@@ -581,7 +633,7 @@ def main() -> None:
             _problems(campaign_id)
     if charts_tab.open:
         with charts_tab:
-            _charts(campaign_id)
+            _charts(campaign)
     if compare_tab.open:
         with compare_tab:
             _comparison()

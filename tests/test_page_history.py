@@ -217,7 +217,8 @@ def test_rejected_rows_tab_lists_reasons(session: Session) -> None:
 
 
 def test_charts_tab_draws_without_calls_and_with_them(session: Session) -> None:
-    """The charts tab explains empty charts and draws them once calls are placed."""
+    """The charts tab explains empty charts and draws them once the campaign has calls (its
+    figures are recomputed when it finishes)."""
     campaign = make_campaign(session, PHONES)
     at = open_history(history_tab="Charts")
     assert "No call placed yet." in [c.value for c in at.caption]
@@ -226,6 +227,11 @@ def test_charts_tab_draws_without_calls_and_with_them(session: Session) -> None:
         update(Call)
         .where(Call.campaign_id == campaign.id)
         .values(state=CallState.DONE, status="completed", placed_at=utcnow() - timedelta(minutes=3))
+    )
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id)
+        .values(status=CampaignStatus.COMPLETED, finished_at=utcnow())
     )
     session.commit()
     at.run()
