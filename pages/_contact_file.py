@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
+from python_calamine import CalamineWorkbook
 
 from bulkcall_core import phones, planning, sources
 from bulkcall_core.errors import BulkCallError
@@ -345,20 +347,31 @@ def _read_preview(
         ),
         f"previewing {file.name}",
     )
-    if preview is None:
-        return None
-    for note in preview.notes:
-        st.info(note, icon=":material/info:")
-    if len(preview.sheet_names) > 1:
+    if preview is not None:
+        for note in preview.notes:
+            st.info(note, icon=":material/info:")
+    sheets = preview.sheet_names if preview is not None else _workbook_sheets(file)
+    if len(sheets) > 1:
+        current = preview.sheet if preview is not None else sheet
         st.selectbox(
             "Sheet",
-            preview.sheet_names,
-            index=preview.sheet_names.index(preview.sheet),
+            sheets,
+            index=sheets.index(current) if current in sheets else 0,
             key=f"{prefix}_sheet",
             persist_state="session",
             help="This workbook has several sheets; the first one is read unless you pick another.",
         )
     return preview
+
+
+def _workbook_sheets(file: StoredFile) -> tuple[str, ...]:
+    """The sheet names of a workbook whose chosen sheet could not be read (a cover sheet with
+    a title only...), so that the user can still pick the sheet with the contacts; () for
+    anything else. Workaround: sources has no public call for this yet."""
+    try:
+        return tuple(CalamineWorkbook.from_filelike(io.BytesIO(file.data)).sheet_names)
+    except Exception:  # not a workbook, or unreadable: the preview's error already says so
+        return ()
 
 
 def _clean(value: Any) -> str | None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
@@ -94,7 +95,7 @@ def metric(at: AppTest, label: str) -> str:
 
 
 def upload(at: AppTest, key: str, name: str, data: bytes) -> AppTest:
-    at.file_uploader(key=key).upload(name, data).run()
+    at.file_uploader(key=key).set_value((name, data, "application/octet-stream")).run()
     assert not at.exception, at.exception
     return at
 
@@ -217,6 +218,41 @@ def test_an_accepted_recording_plays_with_its_duration(channel) -> None:  # type
     upload(at, "bulk_audio_file", "message.wav", wav_bytes(seconds=2.0))
     assert at.get("audio")
     assert any("2 s" in str(caption.value) for caption in at.caption)
+
+
+def test_a_latin_1_file_with_semicolons_reads_with_its_accents(channel) -> None:  # type: ignore[no-untyped-def]
+    people = "Nom;Téléphone\nZoë;4155550101\nJosé;4155550102\n".encode("latin-1")
+    at = filled_form(contacts_csv=people)
+    assert at.selectbox(key="bulk_phone_col").value == "Téléphone"
+    assert list(at.dataframe(key="bulk_preview").value["Nom"]) == ["Zoë", "José"]
+    assert metric(at, "To call") == "2"
+
+
+def workbook_bytes() -> bytes:
+    """Two sheets: a cover sheet first, then contacts whose phones are numeric cells."""
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "Cover"
+    workbook.active.append(["Exported contacts"])
+    sheet = workbook.create_sheet("People")
+    sheet.append(["Name", "Phone"])
+    sheet.append(["Ada", 4155550101])
+    sheet.append(["Bob", None])
+    sheet.append(["Cy", 4155550103])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_workbook_sheet_can_be_picked_and_numeric_phones_read_as_digits(channel) -> None:  # type: ignore[no-untyped-def]
+    at = filled_form(contacts_csv=b"unused,header\n")
+    upload(at, "bulk_file", "people.xlsx", workbook_bytes())
+    assert at.selectbox(key="bulk_sheet").options == ["Cover", "People"]
+    at.selectbox(key="bulk_sheet").set_value("People").run()
+    assert at.selectbox(key="bulk_phone_col").value == "Phone"
+    phones = list(at.dataframe(key="bulk_preview").value["Phone"])
+    assert phones[0] == "4155550101" and phones[2] == "4155550103"
+    assert metric(at, "Invalid") == "1"  # the blank cell
+    assert metric(at, "To call") == "2"
 
 
 def test_junk_named_xlsx_is_an_error_not_a_traceback(channel) -> None:  # type: ignore[no-untyped-def]
