@@ -8,11 +8,13 @@ browser only ever receives the preview rows and at most PROBLEM_ROWS_SHOWN probl
 
 from __future__ import annotations
 
+import enum
 import functools
 import hashlib
 import io
 import logging
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,8 +35,13 @@ PROBLEM_ROWS_SHOWN = 200
 PLANS_KEPT = 2
 LARGE_PLAN_ROWS = 200_000
 METRICS_PER_ROW = 4
-# A progress bar is redrawn at most this often (fraction of the work), not on every chunk.
-PROGRESS_STEP = 0.02
+# A small file is read and checked within this wait, so its summary shows in the same run; a
+# larger one carries on in a worker thread while the page stays usable.
+INLINE_WAIT_SECONDS = 2.0
+# How often the progress bar of background work is redrawn.
+POLL_SECONDS = 0.5
+# Threads for reading and checking files, shared by every session: the machine's 2 cores.
+_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="contact-file")
 
 T = TypeVar("T")
 LOG = logging.getLogger(__name__)
@@ -155,8 +162,12 @@ def stored_file(prefix: str) -> StoredFile | None:
 
 
 def forget_file(prefix: str) -> None:
-    """Drop the stored file and everything computed from it."""
-    for suffix in ("stored_file", "cache_preview", "cache_table", "cache_plans", "columns_seen"):
+    """Drop the stored file and everything computed from it (running work is cancelled)."""
+    for name in ("table", "plan"):
+        job = st.session_state.pop(f"{prefix}_job_{name}", None)
+        if job is not None:
+            job.cancelled = True
+    for suffix in ("stored_file", "cache_preview", "cache_plans", "columns_seen"):
         st.session_state.pop(f"{prefix}_{suffix}", None)
 
 
@@ -196,34 +207,6 @@ def cached(prefix: str, name: str, key: Hashable, make: Callable[[], Any]) -> An
     value = make()
     st.session_state[slot] = (key, value)
     return value
-
-
-def _cached_plan(prefix: str, key: Hashable, make: Callable[[], planning.Plan]) -> planning.Plan:
-    slot = f"{prefix}_cache_plans"
-    plans: dict[Hashable, planning.Plan] = st.session_state.setdefault(slot, {})
-    if key in plans:
-        return plans[key]
-    if any(held.rows > LARGE_PLAN_ROWS for held in plans.values()):
-        plans.clear()  # free a large plan before building the next one: lower peak memory
-    plan = make()
-    while len(plans) >= PLANS_KEPT:
-        plans.pop(next(iter(plans)))
-    plans[key] = plan
-    return plan
-
-
-def progress_reporter(text: str) -> tuple[Callable[[float], None], Callable[[], None]]:
-    """A throttled st.progress callback and a function that removes the bar."""
-    slot = st.empty()
-    last = [-1.0]
-
-    def report(fraction: float) -> None:
-        fraction = min(max(fraction, 0.0), 1.0)
-        if fraction - last[0] >= PROGRESS_STEP or fraction >= 1.0:
-            last[0] = fraction
-            slot.progress(fraction, text=f"{text} {fraction:.0%}")
-
-    return report, slot.empty
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,6 +284,8 @@ def contact_file(
     )
     if plan is None:
         return FileOutcome(file, None, ("The file cannot be checked.",))
+    if plan is BUSY:
+        return FileOutcome(file, None, ("The file is still being checked.",))
     show_summary(plan, key=f"{prefix}_problems_download")
     if plan.to_call:
         return FileOutcome(file, plan, ())
@@ -563,7 +548,9 @@ def _plan(
     do_not_call: frozenset[str],
     block_premium: bool,
     slots: dict[str, Any],
-) -> planning.Plan | None:
+) -> planning.Plan | Busy | None:
+    """The plan of the whole file; BUSY while it is being read or checked (a progress bar is
+    shown); None after an error (shown beside its field)."""
     sheet = preview.sheet
     has_header = not st.session_state.get(f"{prefix}_no_header")
     read_key = (file.digest, sheet, has_header, headers)
@@ -578,16 +565,50 @@ def _plan(
         block_premium=block_premium,
     )
 
-    def make() -> planning.Plan:
-        table = cached(
-            prefix, "table", read_key, lambda: _read_table(file, sheet, has_header, headers)
+    def read(report: Callable[[float], None]) -> sources.Table:
+        return sources.read_table(
+            file.data,
+            filename=file.name,
+            sheet=sheet,
+            has_header=has_header,
+            headers=list(headers) if headers else None,
+            progress=report,
         )
+
+    def make() -> planning.Plan | Busy:
+        table = in_background(prefix, "table", read_key, f"Reading {file.name}…", read)
+        if table is BUSY:
+            return BUSY
         sources.require_column(table, options.phone_column, field="phone_column")
         if options.name_column:
             sources.require_column(table, options.name_column, field="name_column")
-        return _cached_plan(prefix, (read_key, options), lambda: _plan_table(table, options))
+        return _planned(prefix, (read_key, options), table, options)
 
     return guarded(make, f"checking {file.name}", slots)
+
+
+def _planned(
+    prefix: str, key: Hashable, table: sources.Table, options: planning.PlanOptions
+) -> planning.Plan | Busy:
+    """The plan for `key`, from the last PLANS_KEPT ones or from a background job."""
+    plans: dict[Hashable, planning.Plan] = st.session_state.setdefault(f"{prefix}_cache_plans", {})
+    if key in plans:
+        return plans[key]
+    plan = in_background(
+        prefix,
+        "plan",
+        key,
+        "Checking every number…",
+        lambda report: planning.plan_table(table, options, progress=report),
+    )
+    if plan is BUSY:
+        return BUSY
+    if any(held.rows > LARGE_PLAN_ROWS for held in plans.values()) or plan.rows > LARGE_PLAN_ROWS:
+        plans.clear()  # a large plan holds every recipient: keep only the current one
+    while len(plans) >= PLANS_KEPT:
+        plans.pop(next(iter(plans)))
+    plans[key] = plan
+    return plan
 
 
 def guarded(work: Callable[[], T], what: str, slots: dict[str, Any] | None = None) -> T | None:
@@ -603,29 +624,72 @@ def guarded(work: Callable[[], T], what: str, slots: dict[str, Any] | None = Non
     return None
 
 
-def _read_table(
-    file: StoredFile, sheet: str | None, has_header: bool, headers: tuple[str, ...] | None
-) -> sources.Table:
-    report, done = progress_reporter(f"Reading {file.name}…")
-    try:
-        return sources.read_table(
-            file.data,
-            filename=file.name,
-            sheet=sheet,
-            has_header=has_header,
-            headers=list(headers) if headers else None,
-            progress=report,
-        )
-    finally:
-        done()
+# --------------------------------------------------------------------------------------------
+# Background work: reading and checking a large file outlive the script run that started them
 
 
-def _plan_table(table: sources.Table, options: planning.PlanOptions) -> planning.Plan:
-    report, done = progress_reporter("Checking every number…")
+class Busy(enum.Enum):
+    BUSY = "busy"
+
+
+BUSY = Busy.BUSY
+
+
+class _Cancelled(Exception):
+    """Raised inside a job whose result nobody wants any more (the options changed)."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One piece of work on a worker thread, with the progress it reports."""
+
+    key: Hashable
+    label: str
+    future: Future[Any] | None = None
+    fraction: float = 0.0
+    cancelled: bool = False
+
+    def report(self, fraction: float) -> None:
+        # Called by the core on the worker thread: no Streamlit call here.
+        if self.cancelled:
+            raise _Cancelled
+        self.fraction = min(max(fraction, 0.0), 1.0)
+
+
+def in_background(
+    prefix: str,
+    name: str,
+    key: Hashable,
+    label: str,
+    work: Callable[[Callable[[float], None]], T],
+) -> T | Busy:
+    """`work(report)`'s result for `key`, or BUSY while it runs on a worker thread (a progress
+    bar that refreshes itself is shown). A click elsewhere reruns the page without restarting
+    the work; a new `key` cancels the old job. Errors of `work` are raised here."""
+    slot = f"{prefix}_job_{name}"
+    job: Job | None = st.session_state.get(slot)
+    if job is None or job.key != key:
+        if job is not None:
+            job.cancelled = True
+        job = Job(key, label)
+        job.future = _WORKERS.submit(work, job.report)
+        st.session_state[slot] = job
+    assert job.future is not None
     try:
-        return planning.plan_table(table, options, progress=report)
-    finally:
-        done()
+        return job.future.result(timeout=INLINE_WAIT_SECONDS)
+    except TimeoutError:
+        _job_progress(slot)
+        return BUSY
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _job_progress(slot: str) -> None:
+    job: Job | None = st.session_state.get(slot)
+    if job is None or job.future is None:
+        return
+    if job.future.done():
+        st.rerun()  # the whole page, now with the result
+    st.progress(job.fraction, text=f"{job.label} {job.fraction:.0%}")
 
 
 def show_summary(plan: planning.Plan, *, key: str) -> None:
