@@ -35,8 +35,11 @@ PROBLEM_ROWS_SHOWN = 200
 PLANS_KEPT = 2
 LARGE_PLAN_ROWS = 200_000
 METRICS_PER_ROW = 4
-# A small file is read and checked within this wait, so its summary shows in the same run; a
-# larger one carries on in a worker thread while the page stays usable.
+# Work on a small file is always awaited in the script run (a fraction of a second, and its
+# summary shows at once); a larger file gets this long before it carries on in a worker thread
+# while the page stays usable.
+SMALL_FILE_BYTES = 1_000_000
+SMALL_TABLE_ROWS = 20_000
 INLINE_WAIT_SECONDS = 2.0
 # How often the progress bar of background work is redrawn.
 POLL_SECONDS = 0.5
@@ -576,7 +579,9 @@ def _plan(
         )
 
     def make() -> planning.Plan | Busy:
-        table = in_background(prefix, "table", read_key, f"Reading {file.name}…", read)
+        small = len(file.data) <= SMALL_FILE_BYTES
+        label = f"Reading {file.name}…"
+        table = in_background(prefix, "table", read_key, label, read, wait_all=small)
         if table is BUSY:
             return BUSY
         sources.require_column(table, options.phone_column, field="phone_column")
@@ -600,6 +605,7 @@ def _planned(
         key,
         "Checking every number…",
         lambda report: planning.plan_table(table, options, progress=report),
+        wait_all=len(table) <= SMALL_TABLE_ROWS,
     )
     if plan is BUSY:
         return BUSY
@@ -662,10 +668,13 @@ def in_background(
     key: Hashable,
     label: str,
     work: Callable[[Callable[[float], None]], T],
+    *,
+    wait_all: bool = False,
 ) -> T | Busy:
     """`work(report)`'s result for `key`, or BUSY while it runs on a worker thread (a progress
     bar that refreshes itself is shown). A click elsewhere reruns the page without restarting
-    the work; a new `key` cancels the old job. Errors of `work` are raised here."""
+    the work; a new `key` cancels the old job. `wait_all` (small inputs) waits for the result.
+    Errors of `work` are raised here."""
     slot = f"{prefix}_job_{name}"
     job: Job | None = st.session_state.get(slot)
     if job is None or job.key != key:
@@ -676,7 +685,7 @@ def in_background(
         st.session_state[slot] = job
     assert job.future is not None
     try:
-        return job.future.result(timeout=INLINE_WAIT_SECONDS)
+        return job.future.result(timeout=None if wait_all else INLINE_WAIT_SECONDS)
     except TimeoutError:
         _job_progress(slot)
         return BUSY
