@@ -423,13 +423,17 @@ def dnc_list() -> None:
         on_select="rerun",
         selection_mode="multi-row",
     )
-    chosen = [entries[i].phone for i in state.selection.rows]
+    chosen = [entries[i].phone for i in state.selection.rows if i < len(entries)]
     label = f"Remove {len(chosen)} selected" if chosen else "Remove selected"
     if st.button(label, key="contacts_dnc_remove", disabled=not chosen):
-        with session() as db:
+
+        def remove(db: Session) -> bool:
             for phone in chosen:
                 contacts.remove_do_not_call(session=db, phone=phone, has_country_code=True)
-            db.commit()
+            return True
+
+        if run_action(remove) is None:
+            return
         st.session_state.pop("contacts_dnc_table", None)
         _flash(f"Removed from the do-not-call list: {', '.join(chosen)}.")
         st.rerun()
