@@ -7,34 +7,35 @@ call into `bulkcall_core`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from pages._common import access_sidebar, require_access, settings
+from bulkcall_core.errors import BulkCallError
+from bulkcall_core.settings import get_settings
+from pages._common import APP_RAN_KEY, access_granted, require_access, settings
 
-APP_DIR = Path(__file__).resolve().parent
 PAGES = [
-    ("pages/bulk_calling.py", "Bulk calling", ":material/campaign:"),
-    ("pages/history.py", "History", ":material/history:"),
-    ("pages/contacts.py", "Contacts", ":material/contacts:"),
-    ("pages/channels.py", "Channels", ":material/settings_phone:"),
+    st.Page("pages/bulk_calling.py", title="Bulk calling", icon=":material/campaign:"),
+    st.Page("pages/history.py", title="History", icon=":material/history:"),
+    st.Page("pages/contacts.py", title="Contacts", icon=":material/contacts:"),
+    st.Page("pages/channels.py", title="Channels", icon=":material/settings_phone:"),
 ]
 
 
-def _pages() -> list[st.Page]:
-    # TODO(dashboard): while the pages are being written in parallel, a missing file is left
-    # out of the menu instead of failing every page.
-    return [
-        st.Page(path, title=title, icon=icon)
-        for path, title, icon in PAGES
-        if (APP_DIR / path).is_file()
-    ]
+def _may_enter() -> bool:
+    try:
+        get_settings()
+    except BulkCallError:
+        return False  # settings() below shows which variable is wrong
+    return access_granted()
 
 
 st.set_page_config(page_title="bulkcall", page_icon=":material/campaign:", layout="wide")
+# st.navigation must run on every run, before anything can stop the script: until a process
+# has run it once, Streamlit serves the files in pages/ directly (its older multipage mode).
+# Pages go across the top (the tables of History need the width a sidebar would take), and
+# stay hidden until the visitor is let in.
+page = st.navigation(PAGES, position="top" if _may_enter() else "hidden")
+st.session_state[APP_RAN_KEY] = True
 settings()  # a bad setting stops here, naming the variable, before any page runs
 require_access()
-access_sidebar()
-# Pages across the top: the tables of History need the width a sidebar would take.
-st.navigation(_pages(), position="top").run()
+page.run()

@@ -19,6 +19,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlmodel import Session
 from streamlit.errors import StreamlitSecretNotFoundError
+from streamlit.runtime.pages_manager import PagesManager
 
 from bulkcall_core import database
 from bulkcall_core.errors import BulkCallError
@@ -28,6 +29,8 @@ AccessMode = Literal["oidc", "password", "local"]
 # A wrong password waits this long before it is answered, so guessing is slow; short enough
 # that a typo costs nothing.
 WRONG_PASSWORD_DELAY_SECONDS = 0.5
+# session_state flag: streamlit_app.py has run in this session.
+APP_RAN_KEY = "app_main_script_ran"
 # session_state key holding the name of whoever signed in with the shared password.
 PASSWORD_USER_KEY = "access_password_user"
 LOCAL_NOTICE = (
@@ -128,18 +131,30 @@ def current_user() -> str:
     return "local"
 
 
+def access_granted() -> bool:
+    """Whether this visitor may see the pages (draws nothing)."""
+    mode = access_mode()
+    if mode == "oidc":
+        return bool(st.user.get("is_logged_in"))
+    if mode == "password":
+        return bool(st.session_state.get(PASSWORD_USER_KEY))
+    # st.context.ip_address is None for a loopback connection. The launcher also binds the
+    # dashboard to 127.0.0.1 in this mode; this check covers a manual `streamlit run`.
+    return not is_remote_client(st.context.ip_address)
+
+
 def require_access() -> None:
     """Let the visitor through, or show the sign-in (or the localhost refusal) and stop.
 
     Called by streamlit_app.py before the navigation and again by every page's header, so a
     page can never be shown around the gate (for example when a page file is run directly).
     """
+    if access_granted():
+        return
     {"oidc": _oidc_gate, "password": _password_gate, "local": _local_gate}[access_mode()]()
 
 
 def _oidc_gate() -> None:
-    if st.user.get("is_logged_in"):
-        return
     st.title("bulkcall")
     st.write("Sign in with your organisation's account to use the dashboard.")
     provider = oidc_provider() or None
@@ -148,43 +163,31 @@ def _oidc_gate() -> None:
 
 
 def _password_gate() -> None:
-    if st.session_state.get(PASSWORD_USER_KEY):
-        return
-    st.title("bulkcall")
-    with st.form("access_password_form", enter_to_submit=True):
-        name = st.text_input(
-            "Your name", key="access_name", help="Recorded on the campaigns you create."
-        )
-        password = st.text_input("Dashboard password", type="password", key="access_password")
-        submitted = st.form_submit_button("Sign in", type="primary")
-    if not submitted:
-        st.stop()
-    expected = settings().dashboard_password or ""
-    if hmac.compare_digest(password.encode(), expected.encode()):
-        st.session_state[PASSWORD_USER_KEY] = name.strip() or "password user"
-        st.rerun()
-    time.sleep(WRONG_PASSWORD_DELAY_SECONDS)
-    st.error("Wrong password. Try again, or ask whoever runs the dashboard for it.")
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        st.title("bulkcall")
+        st.caption("Bulk voice calls through Twilio. Sign in with the team's password.")
+        with st.form("access_password_form", enter_to_submit=True):
+            name = st.text_input(
+                "Your name", key="access_name", help="Recorded on the campaigns you create."
+            )
+            password = st.text_input("Dashboard password", type="password", key="access_password")
+            submitted = st.form_submit_button("Sign in", type="primary", key="access_sign_in")
+        if not submitted:
+            st.stop()
+        expected = settings().dashboard_password or ""
+        if hmac.compare_digest(password.encode(), expected.encode()):
+            st.session_state[PASSWORD_USER_KEY] = name.strip() or "password user"
+            st.rerun()
+        time.sleep(WRONG_PASSWORD_DELAY_SECONDS)
+        st.error("Wrong password. Try again, or ask whoever runs the dashboard for it.")
     st.stop()
 
 
 def _local_gate() -> None:
-    # st.context.ip_address is None for a loopback connection. The launcher also binds the
-    # dashboard to 127.0.0.1 in this mode; this check covers a manual `streamlit run`.
-    if not is_remote_client(st.context.ip_address):
-        return
     st.title("bulkcall")
     st.error(LOCAL_NOTICE, icon=":material/lock:")
     st.stop()
-
-
-def access_sidebar() -> None:
-    """Who is signed in, and the Sign out button, in the sidebar."""
-    with st.sidebar:
-        if access_mode() == "local":
-            return  # every page says so in its header; no sidebar needed
-        st.caption(f"Signed in as **{current_user()}**")
-        st.button("Sign out", key="access_sign_out", on_click=_sign_out)
 
 
 def _sign_out() -> None:
@@ -198,15 +201,37 @@ def show_error(exc: BulkCallError, where: Any = None) -> None:
     (where if where is not None else st).error(exc.message, icon=":material/error:")
 
 
+def _leave_folder_mode() -> None:
+    """Rerun through streamlit_app.py when Streamlit ran this page file on its own.
+
+    Until some run in the process has called st.navigation, Streamlit treats `pages/` as an
+    old-style page folder: a first visit to /history runs pages/history.py directly, with a
+    sidebar listing every file there. Clearing that process-wide flag and rerunning makes
+    this and every later run go through streamlit_app.py (its navigation and access gate).
+    """
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    # Rerun only a session's first run (a page load): a later run carries a click that a
+    # rerun would drop. (AppTest resets the flag before each of its runs.)
+    if not st.session_state.get(APP_RAN_KEY):
+        st.rerun()
+
+
 def page_header(title: str, caption: str | None = None) -> None:
     """The access check, the title every page starts with, and the localhost notice when
     access is open."""
+    _leave_folder_mode()
     require_access()
     st.title(title)
     if caption:
         st.caption(caption)
     if access_mode() == "local":
         st.info(LOCAL_NOTICE, icon=":material/lock_open:")
+        return
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.caption(f"Signed in as **{current_user()}**")
+    row.button("Sign out", key="access_sign_out", type="tertiary", on_click=_sign_out)
 
 
 def viewer_zone() -> ZoneInfo:

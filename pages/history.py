@@ -125,10 +125,8 @@ def _campaigns_table() -> None:
     with session() as db:
         page = history.list_campaigns(session=db, offset=offset, with_counts=False)
     if not page.total:
-        st.info(
-            "No campaign yet. Start one on **Bulk calling**; it will show here.",
-            icon=":material/info:",
-        )
+        st.info("No campaign yet: start one on Bulk calling; it will show here.")
+        st.page_link("pages/bulk_calling.py", label="Start a campaign", icon=":material/campaign:")
         return
     zone_label = datetime.now(viewer_zone()).strftime("%Z")
     st.dataframe(

@@ -39,6 +39,11 @@ def run(at: AppTest) -> AppTest:
 
 
 def sign_in(at: AppTest, password: str, name: str = "") -> AppTest:
+    # AppTest runs a page file directly after its first run (it resets Streamlit's
+    # navigation mode before each run), so the sign-in happens on the History page; the
+    # browser test signs in through streamlit_app.py itself.
+    run(at)
+    at.switch_page("pages/history.py")
     run(at)
     at.text_input(key="access_name").input(name)
     at.text_input(key="access_password").input(password)
@@ -75,8 +80,8 @@ def test_wrong_password_is_refused_and_keeps_the_name(with_password: None) -> No
 def test_right_password_lets_in_and_records_the_name(with_password: None) -> None:
     """The right password opens the dashboard; the name is who creates campaigns."""
     at = sign_in(AppTest.from_file(APP, default_timeout=60), PASSWORD, name="Ann Lee")
-    assert at.title[0].value == "Bulk calling"
-    assert "Signed in as **Ann Lee**" in [c.value for c in at.sidebar.caption]
+    assert at.title[0].value == "History"
+    assert "Signed in as **Ann Lee**" in [c.value for c in at.caption]
     assert LOCAL_NOTICE not in [info.value for info in at.info]
 
 
@@ -93,7 +98,7 @@ def test_pages_are_gated_even_when_run_directly(with_password: None) -> None:
 def test_sign_out_returns_to_the_password_form(with_password: None) -> None:
     """Sign out forgets the login."""
     at = sign_in(AppTest.from_file(APP, default_timeout=60), PASSWORD)
-    [sign_out] = [b for b in at.sidebar.button if b.label == "Sign out"]
+    [sign_out] = [b for b in at.button if b.label == "Sign out"]
     sign_out.click()
     run(at)
     assert [t.label for t in at.text_input] == ["Your name", "Dashboard password"]
@@ -115,7 +120,7 @@ def test_oidc_signed_in_user_is_recorded(with_password: None) -> None:
     at.user = {"is_logged_in": True, "email": "ann@example.com", "name": "Ann"}
     run(at)
     assert at.title[0].value == "Bulk calling"
-    assert "Signed in as **ann@example.com**" in [c.value for c in at.sidebar.caption]
+    assert "Signed in as **ann@example.com**" in [c.value for c in at.caption]
 
 
 def test_a_bad_setting_stops_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -278,3 +278,46 @@ def test_bulk_calling_to_completed_campaign_in_history(
     page.get_by_role("tab", name="Rejected rows").click()
     wait_for_streamlit(page)
     screenshot(page, "09-history-rejected-rows")
+
+
+@pytest.fixture
+def password_page(
+    app_env: dict[str, str],  # noqa: F811
+    fake: FakeTwilio,
+    tmp_path: Path,
+) -> Iterator[Any]:
+    env = {**app_env, "TWILIO_API_BASE_URL": fake.base_url, "DASHBOARD_PASSWORD": "open sesame"}
+    running = Product(env, tmp_path / "serve.log").start()
+    try:
+        with chromium_page(tmp_path / "chromium-profile") as page:
+            yield page, running
+    finally:
+        running.stop()
+
+
+def test_password_gate_in_the_browser(password_page: tuple[Any, Product]) -> None:
+    """With DASHBOARD_PASSWORD, even a page's own address shows only the sign-in form; a
+    wrong password is refused, the right one opens the page, Sign out closes it again."""
+    page, product = password_page
+    page.goto(f"{product.url}/history")
+    wait_for_streamlit(page)
+    password = page.get_by_role("textbox", name="Dashboard password")
+    password.wait_for()
+    assert page.get_by_role("heading", name="History").count() == 0
+    screenshot(page, "10-password-sign-in")
+
+    page.get_by_role("textbox", name="Your name").fill("Ann Lee")
+    password.fill("guess")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Wrong password").wait_for()
+    assert page.get_by_role("textbox", name="Your name").input_value() == "Ann Lee"
+
+    page.get_by_role("textbox", name="Dashboard password").fill("open sesame")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="History").first.wait_for()
+    wait_for_streamlit(page)
+    page.get_by_text("Signed in as").wait_for()
+    screenshot(page, "11-password-signed-in")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("textbox", name="Dashboard password").wait_for()
