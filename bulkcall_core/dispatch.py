@@ -61,7 +61,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import Engine, and_, case, func, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -105,6 +105,11 @@ BACKOFF_CAP_SECONDS = 60.0
 # After a not-processed answer no new call leaves for this long, doubling while they go on:
 # Twilio's 429 says the account is over its rate, whatever our limiter believes.
 HOLD_BASE_SECONDS = 0.1
+# Calls claimed at once: about a second's worth, so that claiming (a database round trip)
+# happens once a second, not between every few calls. Claims not yet sent are refreshed
+# before they age and given back on pause/stop.
+CLAIM_BATCH_SECONDS = 1.0
+MAX_CLAIM_BATCH = 500
 # A dispatcher hands its campaign back after this long so a busy worker serves the others too.
 MAX_RUN_SECONDS = 600.0
 # Stay (instead of returning) when the next call is due within this long.
@@ -219,6 +224,7 @@ class _Dispatcher:
         self.target: _Target | None = None
         self.client: Any = None
         self.pacer: Pacer | None = None
+        self.batch = 1  # calls claimed at once, set from the channel's rate
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -289,20 +295,22 @@ class _Dispatcher:
         return True
 
     def _loop(self) -> str:
-        capacity = _capacity(self.target.channel.calls_per_second)  # type: ignore[union-attr]
+        cps = self.target.channel.calls_per_second  # type: ignore[union-attr]
+        capacity = _capacity(cps)
+        self.batch = max(capacity, min(MAX_CLAIM_BATCH, math.ceil(cps * CLAIM_BATCH_SECONDS)))
         with ThreadPoolExecutor(capacity, thread_name_prefix="bulkcall-send") as pool:
             self.pool = pool
             while not self.should_stop():
                 self._housekeeping()
                 if not self._wait_for_thread(capacity):
                     continue
-                claims = self._screen(self._claim(capacity - self.in_flight))
+                claims = self._screen(self._claim(self.batch))
                 if not claims:
                     if self._nothing_soon():
                         return "idle"
                     time.sleep(IDLE_SLEEP_SECONDS)
                     continue
-                self._send_all(claims)
+                self._send_all(claims, capacity)
         return self.reason or "stopped"
 
     def _wind_down(self) -> None:
@@ -488,9 +496,12 @@ class _Dispatcher:
             self.lock.wait(IDLE_SLEEP_SECONDS)
             return self.in_flight < capacity
 
-    def _send_all(self, claims: list[_Claim]) -> None:
+    def _send_all(self, claims: list[_Claim], capacity: int) -> None:
+        """Send each claim when a thread is free and the pacer gives a slot."""
         assert self.pacer is not None
         for index, claim in enumerate(claims):
+            while not self._wait_for_thread(capacity) and not self.should_stop():
+                pass
             if not self._hold() or not self.pacer.acquire(should_stop=self.should_stop):
                 self._release_unsent(claims[index:])
                 return
@@ -773,19 +784,30 @@ def _lookup(session: Session, client: Any, from_number: str, claim: _Claim) -> C
 
 
 def _adopt(session: Session, claim: _Claim, info: CallInfo) -> None:
-    """dialing -> placed with Twilio's SID, only while the claim is still ours."""
+    """dialing -> placed with Twilio's SID, only while the claim is still ours; then Twilio's
+    status and details go through `outcomes.apply_call_status`, so that a call adopted after
+    it already ended (its callbacks came while its SID was unknown) is settled like any other:
+    done, or pending for a retry, and the campaign completed when it was the last."""
     now = utcnow()
-    session.execute(
+    adopted = session.execute(
         update(Call)
         .where(*_still_claimed(claim))
-        .values(
-            state=CallState.PLACED.value,
-            sid=info.sid,
-            status=case((Call.status.is_(None), info.status), else_=Call.status),
-            placed_at=now,
-            updated_at=now,
-        )
+        .values(state=CallState.PLACED.value, sid=info.sid, placed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
+    )
+    if adopted.rowcount != 1:
+        return
+    outcomes.apply_call_status(
+        session=session,
+        sid=info.sid,
+        status=info.status,
+        answered_by=info.answered_by,
+        duration=info.duration,
+        price=info.price,
+        price_unit=info.price_unit,
+        error_code=info.error_code,
+        error_message=info.error_message,
+        now=now,
     )
 
 
