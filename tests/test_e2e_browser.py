@@ -105,6 +105,9 @@ def test_channel_added_in_the_browser_and_token_never_shown(
     add_channel_in_the_browser(page, account)
 
     screenshot(page, "02-channels-added")
+    go_to(page, "Contacts")
+    screenshot(page, "02b-contacts")
+    go_to(page, "Channels")
     assert account.token not in page.content()
     assert page.get_by_text("••••" + account.token[-4:]).count() >= 1
     assert session.exec(select(Channel)).one().from_number == FROM_NUMBER
