@@ -459,7 +459,8 @@ def pause_campaign(*, session: Session, campaign_id: int) -> Campaign:
 
 def resume_campaign(*, session: Session, campaign_id: int) -> Campaign:
     """Resume a paused campaign: back to running when it had started, else back to scheduled
-    (a time already passed makes it due at once). The caller then hands it to the scheduler
+    (a time already passed makes it due at once). The error that made a dispatcher pause it,
+    if any, is cleared: resuming is trying again. The caller then hands it to the scheduler
     so that a dispatcher picks it up. Raises `CampaignError` when it is not paused."""
     started = Campaign.started_at.is_not(None)
     _transition(
@@ -468,6 +469,7 @@ def resume_campaign(*, session: Session, campaign_id: int) -> Campaign:
         "resume",
         {CampaignStatus.PAUSED},
         status=case((started, CampaignStatus.RUNNING.value), else_=CampaignStatus.SCHEDULED.value),
+        last_error=None,
     )
     return get_campaign(session=session, campaign_id=campaign_id)
 

@@ -373,6 +373,23 @@ def test_resume_of_campaign_that_never_started_goes_back_to_scheduled(session: S
     assert resume_campaign(session=session, campaign_id=campaign.id).status == "scheduled"
 
 
+def test_resume_clears_the_error_that_paused_the_campaign(session: Session) -> None:
+    campaign = campaign_in(session, "paused")
+    session.execute(
+        update(Campaign).where(Campaign.id == campaign.id).values(last_error="Twilio: 20003")
+    )
+    session.commit()
+    assert resume_campaign(session=session, campaign_id=campaign.id).last_error is None
+
+
+def test_pause_keeps_the_error_of_a_campaign(session: Session) -> None:
+    """Only resuming clears last_error; other actions leave it for History to show."""
+    campaign = campaign_in(session, "running")
+    session.execute(update(Campaign).where(Campaign.id == campaign.id).values(last_error="boom"))
+    session.commit()
+    assert pause_campaign(session=session, campaign_id=campaign.id).last_error == "boom"
+
+
 def test_cancel_skips_every_pending_call(session: Session) -> None:
     campaign = campaign_in(session, "scheduled")
     cancel_campaign(session=session, campaign_id=campaign.id)
