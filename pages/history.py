@@ -430,7 +430,17 @@ def _problems(campaign_id: int) -> None:
         return
     st.caption("Rows of the file that were not called, and why.")
     frame = pd.DataFrame([{"Row": p.row, "Value": p.value, "Reason": p.reason} for p in page.items])
-    st.dataframe(frame, hide_index=True, width="stretch", key="history_problems_table")
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        key="history_problems_table",
+        column_config={
+            "Row": st.column_config.NumberColumn(width="small", help="Row in the file"),
+            "Value": st.column_config.TextColumn(width="medium"),
+            "Reason": st.column_config.TextColumn(width="large"),
+        },
+    )
     _pager(offset_key, page.total, history.CALLS_PAGE_SIZE, "rejected rows")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,9 +36,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (/usr/bin/chromium)"),
-    pytest.mark.skipif(
-        shutil.which("node") is None and False, reason="playwright's bundled driver is used"
-    ),
     # One database is enough for a browser test: the embedded default, SQLite.
     pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
 ]
