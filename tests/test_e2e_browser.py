@@ -155,6 +155,10 @@ def test_history_watches_a_campaign_complete_live(
     assert campaign.status == "completed", product.log_tail()
     assert {c.to for c in fake.calls} == set(phones)
 
+    page.get_by_text("Can Twilio fetch the recording?").click()
+    page.get_by_role("button", name="Check the recording's address").click()
+    page.get_by_text("serves audio/").wait_for()  # fetched from the real web hooks server
+
     page.get_by_role("tab", name="Charts").click()
     wait_for_streamlit(page)
     page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
