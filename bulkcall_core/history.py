@@ -245,7 +245,8 @@ def list_calls(
     offset: int = 0,
     limit: int = CALLS_PAGE_SIZE,
 ) -> CallPage:
-    """The calls of `campaign_id` in file order, `limit` from `offset`: only those whose
+    """The calls of `campaign_id` in file order (the order they were stored in, so the
+    primary key orders them without a sort), `limit` from `offset`: only those whose
     outcome is in `outcomes` (any when empty) and whose name or number contains `search`
     (digits are matched against the number whatever its punctuation; case is ignored).
 
@@ -257,7 +258,7 @@ def list_calls(
     query = (
         select(*_CALL_COLUMNS)
         .where(*where)
-        .order_by(Call.row, Call.id)
+        .order_by(Call.id)
         .offset(max(offset, 0))
         .limit(_page_limit(limit))
     )
@@ -395,9 +396,7 @@ def _export_iterator(
     # than everything else together on a million calls.
     connection = session.connection().execution_options(yield_per=EXPORT_BATCH_SIZE)
     query = (
-        select(*_CALL_COLUMNS, Call.fields)
-        .where(Call.campaign_id == campaign_id)
-        .order_by(Call.row, Call.id)
+        select(*_CALL_COLUMNS, Call.fields).where(Call.campaign_id == campaign_id).order_by(Call.id)
     )
     known = set(field_names)
     safe = neutralise_cell
