@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from PIL import Image
 from sqlmodel import Session, select
 
@@ -170,6 +171,12 @@ def test_history_watches_a_campaign_complete_live(
         page.get_by_role("button", name="Download CSV").click()
     text = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
     assert "'=Carol" in text and "+14155550103" in text
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download Excel").click()
+    workbook = Path(download_info.value.path()).read_bytes()
+    sheet = load_workbook(io.BytesIO(workbook), read_only=True)["Calls"]
+    names = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert sorted(names) == ["'=Carol", "Alice", "Bob"]
 
 
 CONTACTS_CSV = (
