@@ -40,6 +40,13 @@ network round trip; calls never wait for earlier calls to finish). The pool is b
 IN_FLIGHT_PER_CPS x CPS (at most MAX_IN_FLIGHT) and the pacer only takes a slot when a thread
 is free, so the moment a slot is taken is the moment the request leaves.
 
+Calls are claimed about a second's worth at a time (CLAIM_BATCH_SECONDS), so the database
+round trip of claiming does not eat into the rate at 100 CPS.
+
+A call adopted after a lookup may already have ended (its callbacks came while its SID was
+unknown and were dropped): its status from the lookup goes through `outcomes`, like a
+callback, so it is settled rather than left placed.
+
 Do-not-call numbers (the list may have grown since planning) are skipped with a reason when
 claimed. Calls outside the campaign's calling window (recipient's local time) go back to
 pending with `next_attempt_at` at the next opening. A dispatcher returns when nothing is
