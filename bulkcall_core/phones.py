@@ -269,8 +269,12 @@ def _resolve_fast(text: str, country: str) -> tuple[int, str] | None:
         calling_code, nsn = rules.calling_code, text
         if rules.idd is not None and rules.idd.match(nsn):
             return None
-        if nsn.startswith(str(calling_code)):
-            return None
+        if nsn.startswith(str(calling_code)):  # "14155550100" in the US
+            without_code = _without_own_calling_code(nsn, rules)
+            if without_code is None:
+                return None
+            if len(without_code) < len(nsn):  # parse then reads it with the code's main region
+                nsn, rules = without_code, _rules_for_code(calling_code)
     if len(nsn) < _MIN_NSN:
         return None
     stripped = _strip_national_prefix(nsn, rules)
@@ -279,9 +283,35 @@ def _resolve_fast(text: str, country: str) -> tuple[int, str] | None:
     return calling_code, stripped
 
 
+def _without_own_calling_code(digits: str, rules: _Rules) -> str | None:
+    """National digits that start with their region's own calling code, as parse reads them
+    (its _maybe_extract_country_code): the rest without the code (and a trunk prefix) when the
+    whole is not a valid pattern but the rest is, or the whole is too long; else `digits`
+    unchanged. None when parse's finer rules could apply (left to parse)."""
+    rest = digits[len(str(rules.calling_code)) :]
+    if len(rest) < _MIN_NSN or rules.general is None or not rules.possible_lengths:
+        return None
+    rest = _prefix_stripped(rest, rules)
+    if rest is None:
+        return None
+    valid_whole = rules.general.fullmatch(digits) is not None
+    if (not valid_whole and rules.general.fullmatch(rest)) or rules.too_long(len(digits)):
+        return rest
+    return digits
+
+
 def _strip_national_prefix(nsn: str, rules: _Rules) -> str | None:
     """The number without its trunk prefix (the 0 of 020 ...), decided as phonenumbers.parse
     decides it; None for prefixes that carry carrier codes or rewrite rules (left to parse)."""
+    stripped = _prefix_stripped(nsn, rules)
+    if stripped is None:
+        return None
+    return stripped if rules.takes_stripped_length(len(stripped)) else nsn
+
+
+def _prefix_stripped(nsn: str, rules: _Rules) -> str | None:
+    """`nsn` without a trunk prefix as phonenumbers' _maybe_strip_national_prefix_carrier_code
+    strips it (no length check); None for carrier codes and rewrite rules (left to parse)."""
     match = rules.national_prefix.match(nsn) if rules.national_prefix else None
     if match is None:
         return nsn
@@ -290,7 +320,7 @@ def _strip_national_prefix(nsn: str, rules: _Rules) -> str | None:
     stripped = nsn[match.end() :]
     if rules.general.fullmatch(nsn) and not rules.general.fullmatch(stripped):
         return nsn
-    return stripped if rules.takes_stripped_length(len(stripped)) else nsn
+    return stripped
 
 
 def _split_calling_code(digits: str) -> tuple[int | None, str]:
@@ -387,6 +417,11 @@ class _Rules:
         if not lengths or length in self.local_only_lengths or length < lengths[0]:
             return False
         return length > lengths[-1] or length in lengths
+
+    def too_long(self, length: int) -> bool:
+        """phonenumbers' _test_number_length of a whole number says TOO_LONG."""
+        lengths = self.possible_lengths
+        return length not in self.local_only_lengths and length > lengths[-1]
 
     def number_type(self, nsn: str) -> int | None:
         """The PhoneNumberType of a national significant number, None when invalid."""

@@ -415,3 +415,33 @@ def test_any_writing_of_a_valid_number_gives_its_e164(
     text = phonenumbers.format_number(number, WRITINGS[writing]).replace(" ", separator)
     check = normalize_phone(wrapper.format(text), country=region, block_premium=False)
     assert check.phone == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def test_national_digits_starting_with_the_country_code_agree_with_phonenumbers() -> None:
+    """Digits written without + that start with the selected country's own calling code
+    ("14155550100" in the US, "440..." in GB), valid or not, with and without a trunk 0 after
+    the code: exactly what phonenumbers.parse + is_valid_number give."""
+    disagreements = []
+    checkers: dict[str, PhoneChecker] = {}
+    cases = []
+    for text, region in _mutations(seed=3):
+        if text.startswith("+"):
+            cases += [(text[1:], region), (text[1:].replace(" ", ""), region)]
+            code = str(phonenumbers.country_code_for_region(region))
+            cases.append((code + "0" + text[1 + len(code) :], region))
+    for text, region in cases:
+        check = checkers.setdefault(region, PhoneChecker(country=region)).check(text)
+        got = (check.phone, check.region, check.blocked)
+        want = _reference(text, region)
+        if got != want:
+            disagreements.append((text, region, got, want))
+    assert len(cases) > 10_000
+    assert disagreements == []
+
+
+def test_us_digits_with_leading_one_take_the_fast_path() -> None:
+    """'12127077364' (US, country code written without +) is resolved without
+    phonenumbers.parse: +1 and the 10-digit number; a CA setting reads it the same."""
+    assert phones._resolve_fast("12127077364", "US") == (1, "2127077364")
+    assert phones._resolve_fast("12127077364", "CA") == (1, "2127077364")
+    assert PhoneChecker(country="US").check("1 212 707 7364").phone == "+12127077364"
