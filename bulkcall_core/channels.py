@@ -151,10 +151,12 @@ def _replace_token(channel: Channel, auth_token: str, settings: Settings | None)
 
 
 def remove_channel(*, session: Session, channel_id: int) -> None:
-    """Delete a channel no campaign uses (not committed).
+    """Remove a channel (not committed).
 
-    Raises ChannelError naming the campaigns that still use it: scheduled, running or paused
-    ones (cancel or stop them first), or past ones kept in History.
+    A channel no campaign ever used is deleted. One whose campaigns are kept in History is
+    archived instead: renamed "NAME (removed YYYY-MM-DD)" so the name is free again, gone from
+    every list and lookup by name, and never used again; History still names it.
+    Raises ChannelError naming the scheduled, running or paused campaigns that still need it.
     """
     channel = get_channel(session=session, channel_id=channel_id)
     using = session.exec(
@@ -167,27 +169,31 @@ def remove_channel(*, session: Session, channel_id: int) -> None:
             f"Channel {channel.name!r} is used by campaign {names}; cancel or stop it first",
             field="channel",
         )
-    if using:
-        raise ChannelError(
-            f"Channel {channel.name!r} placed {len(using)} past campaign(s) kept in History "
-            f"(such as {using[-1].name!r}); it cannot be removed without losing them. Set its "
-            "calls per second or token instead, or leave it unused",
-            field="channel",
-        )
-    session.delete(channel)
+    if not using:
+        session.delete(channel)
+    elif channel.archived_at is None:
+        now = utcnow()
+        channel.archived_at = now
+        channel.name = f"{channel.name} (removed {now:%Y-%m-%d %H:%M})"[:100]
+        session.add(channel)
     session.flush()
 
 
 def list_channels(*, session: Session) -> list[Channel]:
-    """Every channel, by name."""
-    return list(session.exec(select(Channel).order_by(col(Channel.name))).all())
+    """Every channel not removed, by name."""
+    query = select(Channel).where(col(Channel.archived_at).is_(None)).order_by(col(Channel.name))
+    return list(session.exec(query).all())
 
 
 def eligible_channels(*, session: Session) -> list[Channel]:
     """The channels a campaign can use now: verified and voice-capable, by name."""
     query = (
         select(Channel)
-        .where(col(Channel.verified_at).is_not(None), col(Channel.voice_capable).is_(True))
+        .where(
+            col(Channel.verified_at).is_not(None),
+            col(Channel.voice_capable).is_(True),
+            col(Channel.archived_at).is_(None),
+        )
         .order_by(col(Channel.name))
     )
     return list(session.exec(query).all())
@@ -204,7 +210,9 @@ def get_channel(*, session: Session, channel_id: int) -> Channel:
 def get_channel_by_name(*, session: Session, name: str) -> Channel:
     """The channel named `name` (case-insensitive); ChannelError listing the names there are."""
     wanted = (name or "").strip()
-    query = select(Channel).where(func.lower(Channel.name) == wanted.lower())
+    query = select(Channel).where(
+        func.lower(Channel.name) == wanted.lower(), col(Channel.archived_at).is_(None)
+    )
     channel = session.exec(query).first()
     if channel is None:
         names = ", ".join(c.name for c in list_channels(session=session)) or "none yet"
@@ -342,7 +350,9 @@ def _check_token(value: str) -> str:
 
 def _check_not_added(session: Session, account_sid: str, from_number: str) -> None:
     query = select(Channel).where(
-        Channel.account_sid == account_sid, Channel.from_number == from_number
+        Channel.account_sid == account_sid,
+        Channel.from_number == from_number,
+        col(Channel.archived_at).is_(None),
     )
     existing = session.exec(query).first()
     if existing is not None:

@@ -57,6 +57,9 @@ class Channel(SQLModel, table=True):
     voice_capable: bool = True
     verified_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # Set when a channel with campaigns in History is removed: it leaves every list and can't
+    # be used again, but History keeps showing which channel placed those calls.
+    archived_at: datetime | None = None
 
 
 class ContactList(SQLModel, table=True):

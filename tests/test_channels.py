@@ -240,12 +240,21 @@ def test_remove_is_refused_while_a_campaign_needs_it(session, settings, fake, st
         channels.remove_channel(session=session, channel_id=channel.id)
 
 
-def test_remove_is_refused_when_history_has_its_campaigns(session, settings, fake) -> None:
+def test_removing_a_channel_with_history_archives_it(session, settings, fake) -> None:
+    """History keeps naming the channel; every list and lookup forgets it; its name is free."""
     account = fake.add_account(numbers=(FROM,))
     channel = _add(session, settings, account)
-    _campaign(session, channel, "Last year", CampaignStatus.COMPLETED)
-    with pytest.raises(ChannelError, match="kept in History"):
-        channels.remove_channel(session=session, channel_id=channel.id)
+    campaign = _campaign(session, channel, "Last year", CampaignStatus.COMPLETED)
+    channels.remove_channel(session=session, channel_id=channel.id)
+    session.commit()
+    assert channels.list_channels(session=session) == []
+    assert channels.eligible_channels(session=session) == []
+    with pytest.raises(ChannelError, match="No channel named"):
+        channels.get_channel_by_name(session=session, name="Sales US")
+    kept = channels.get_channel(session=session, channel_id=campaign.channel_id)
+    assert kept.archived_at is not None and kept.name.startswith("Sales US (removed ")
+    again = _add(session, settings, account)  # same name, account and number: allowed again
+    assert again.id != channel.id and again.name == "Sales US"
 
 
 def test_unused_channel_is_removed(session, settings, fake) -> None:
