@@ -28,6 +28,9 @@ from pages._common import show_error
 
 # Rows of the file shown in the preview table: enough to recognise the columns.
 PREVIEW_ROWS = 50
+# Per-file upload limit shown and enforced by the uploaders (issue: files up to 100 MB). The
+# global server.maxUploadSize is one more, because Streamlit counts the request's framing too.
+MAX_UPLOAD_MB = 100
 # Problem rows sent to the browser; the rest are in the download.
 PROBLEM_ROWS_SHOWN = 200
 # Plans kept per widget, so that flipping an option back is instant; a plan of a large file
@@ -236,6 +239,7 @@ def contact_file(
         "Contact file (CSV or Excel)",
         type=sorted(sources.SUPPORTED_EXTENSIONS),
         key=f"{prefix}_file",
+        max_upload_size=MAX_UPLOAD_MB,
         on_change=_new_contact_file,
         args=(prefix,),
         help="Exported from another system as is: any columns, in any order. "

@@ -166,6 +166,7 @@ def audio_field(show_missing: bool) -> tuple[contact_file.StoredFile, audio.Audi
         "Audio file",
         type=AUDIO_TYPES,
         key="bulk_audio_file",
+        max_upload_size=contact_file.MAX_UPLOAD_MB,
         on_change=_on_new_audio,
         help="The message played to each person who answers: MP3, WAV or AIFF, up to 100 MB.",
     )
