@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_path = Path(os.environ.get("BULKCALL_SECRETS_TOML", SECRETS_TOML))
+        toml_path = _secrets_toml_path()
         if toml_path.is_file():
             sources.append(_LowercaseToml(settings_cls, toml_file=toml_path))
         return tuple(sources)
@@ -169,6 +170,20 @@ class Settings(BaseSettings):
         return self.data_dir / "valkey" / "valkey.sock"
 
     @property
+    def login_configured(self) -> bool:
+        """True when the dashboard asks who you are: DASHBOARD_PASSWORD, or an OIDC provider
+        (an `[auth]` section with a client_id) in .streamlit/secrets.toml. Without either, the
+        dashboard must listen on localhost only."""
+        if self.dashboard_password:
+            return True
+        auth = _secrets_toml().get("auth")
+        if not isinstance(auth, dict):
+            return False
+        return bool(auth.get("client_id")) or any(
+            isinstance(v, dict) and v.get("client_id") for v in auth.values()
+        )
+
+    @property
     def recordings_dir(self) -> Path:
         return self.data_dir / "recordings"
 
@@ -184,6 +199,19 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "wb") as handle:
                 handle.write(key)
         return path.read_bytes().strip()
+
+
+def _secrets_toml_path() -> Path:
+    return Path(os.environ.get("BULKCALL_SECRETS_TOML", SECRETS_TOML))
+
+
+def _secrets_toml() -> dict[str, Any]:
+    """The whole secrets.toml ({} when absent or unreadable: Streamlit reports its own errors)."""
+    try:
+        with _secrets_toml_path().open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
 
 
 class _LowercaseToml(TomlConfigSettingsSource):

@@ -45,3 +45,16 @@ def test_generated_secret_key_is_stable_and_private(tmp_path):
     key = s.secret_key()
     assert key == load_settings(data_dir=tmp_path).secret_key()
     assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+
+
+def test_login_is_configured_by_password_or_an_oidc_section(tmp_path, monkeypatch):
+    """Without either, the launcher keeps the dashboard on localhost."""
+    toml = tmp_path / "secrets.toml"
+    monkeypatch.setenv("BULKCALL_SECRETS_TOML", str(toml))
+    monkeypatch.delenv("DASHBOARD_PASSWORD", raising=False)
+    assert not load_settings(data_dir=tmp_path).login_configured
+    assert load_settings(data_dir=tmp_path, dashboard_password="s3cret").login_configured
+    toml.write_text('[auth]\nredirect_uri = "x"\n')
+    assert not load_settings(data_dir=tmp_path).login_configured
+    toml.write_text('[auth.google]\nclient_id = "abc"\n')
+    assert load_settings(data_dir=tmp_path).login_configured
