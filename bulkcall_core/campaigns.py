@@ -279,8 +279,8 @@ def _store_calls(
 ) -> None:
     def batches() -> Iterator[list[tuple[Any, ...]]]:
         stored = 0
-        for batch in plan.recipient_batches(INSERT_BATCH_SIZE):
-            yield [(r["row"], r["name"], r["phone"], dump_json(r["fields"] or {})) for r in batch]
+        for batch in plan.recipient_rows(INSERT_BATCH_SIZE):
+            yield batch
             stored += len(batch)
             if progress:
                 progress(min(stored / plan.to_call, 0.99))

@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 import numpy as np
+import orjson
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from bulkcall_core import phones
 from bulkcall_core.phones import PhoneCheck, PhoneChecker
@@ -38,6 +41,9 @@ FOREIGN_MIN_SHARE = 0.5
 PROGRESS_CHUNK = 20_000
 # Recipients per batch for bulk inserts (campaigns, contact lists).
 DEFAULT_BATCH_SIZE = 50_000
+
+# Characters JSON must escape in a string (orjson escapes exactly these, nothing else).
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 
 HAS_CODE_LABEL = "'Phone numbers in the uploaded file start with the country code'"
 
@@ -92,6 +98,30 @@ class _Fields:
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
+        self._arrow: list[pa.ChunkedArray] | None = None
+
+    def json_many(self, positions: np.ndarray) -> list[str]:
+        """The fields of each row as JSON object text, exactly `orjson.dumps` of `many`."""
+        columns = self._arrow_columns()
+        if columns is None:
+            return [_dump_json(item) for item in self.many(positions)]
+        if not columns:
+            return ["{}"] * len(positions)
+        taken = [column.take(positions).combine_chunks() for column in columns]
+        return _json_objects(list(self.frame.columns), taken)
+
+    def _arrow_columns(self) -> list[pa.ChunkedArray] | None:
+        """Every column as Arrow strings when they all are (as sources reads files) under
+        unique text names; None for other tables (they take the dict path)."""
+        if self._arrow is None:
+            names = list(self.frame.columns)
+            arrays = [self.frame[name].array for name in names]
+            if len(set(names)) < len(names) or not all(isinstance(n, str) for n in names):
+                return None
+            if not all(isinstance(a, pd.arrays.ArrowStringArray) for a in arrays):
+                return None
+            self._arrow = [pa.chunked_array(pa.array(a)).cast(pa.large_string()) for a in arrays]
+        return self._arrow
 
     def many(self, positions: np.ndarray) -> list[dict[str, str]]:
         part = self.frame.iloc[positions]
@@ -109,8 +139,42 @@ class _RecordFields(_Fields):
     def __init__(self, records: Sequence[dict[str, str]]) -> None:
         self.records = records
 
+    def _arrow_columns(self) -> None:
+        return None
+
     def many(self, positions: np.ndarray) -> list[dict[str, str]]:
         return [{k: v for k, v in (self.records[p] or {}).items() if _filled(v)} for p in positions]
+
+
+def _json_objects(names: list[str], columns: list[pa.Array]) -> list[str]:
+    """'{"name":"value",...}' per row from Arrow string columns, blank cells left out."""
+    members = pc.binary_join_element_wise(
+        *(_json_members(name, column) for name, column in zip(names, columns, strict=True)),
+        _text(""),
+    )
+    inner = pc.utf8_slice_codeunits(members, 1)  # without the first member's comma
+    return pc.binary_join_element_wise(_text("{"), inner, _text("}"), _text("")).to_pylist()
+
+
+def _json_members(name: str, column: pa.Array) -> pa.Array:
+    """',"name":"value"' per cell ('' for a blank one), escaped exactly as orjson does."""
+    key = "," + _dump_json(name) + ":"
+    filled = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), _text("")), False)
+    members = pc.binary_join_element_wise(_text(key + '"'), column, _text('"'), _text(""))
+    escaped = pc.and_(filled, pc.fill_null(pc.match_substring_regex(column, _NEEDS_ESCAPE), False))
+    if pc.any(escaped).as_py():  # rare: quotes, backslashes, control characters
+        rare = [key + _dump_json(value) for value in pc.filter(column, escaped).to_pylist()]
+        members = pc.replace_with_mask(members, escaped, pa.array(rare, type=members.type))
+    return pc.if_else(filled, members, _text(""))
+
+
+def _text(value: str) -> pa.Scalar:
+    """A scalar of the type the Arrow columns are cast to (kernels want one string type)."""
+    return pa.scalar(value, pa.large_string())
+
+
+def _dump_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _blank_to_na(column: pd.Series) -> pd.Series:
@@ -190,23 +254,43 @@ class RecipientList(Sequence[Recipient]):
         for start in range(0, len(self), size):
             yield self._dicts(start, min(start + size, len(self)))
 
+    def rows(
+        self, size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[list[tuple[int, str | None, str, str]]]:
+        """Lists of at most `size` tuples (row, name, phone, fields as JSON text), in order:
+        what `batches` gives, without a dict per recipient (the fields JSON is built a column
+        at a time for Arrow-backed tables)."""
+        if size < 1:
+            raise ValueError(f"batch size must be at least 1, not {size}")
+        for start in range(0, len(self), size):
+            stop = min(start + size, len(self))
+            yield list(
+                zip(
+                    self._rows[start:stop].tolist(),
+                    _names(self._names[start:stop]),
+                    self._phones[start:stop].tolist(),
+                    self._fields.json_many(self._positions[start:stop]),
+                    strict=True,
+                )
+            )
+
     def _dicts(self, start: int, stop: int) -> list[dict[str, Any]]:
         fields = self._fields.many(self._positions[start:stop])
         return [
-            {
-                "row": int(row),
-                "phone": phone,
-                "name": name.strip() if _filled(name) else None,
-                "fields": other,
-            }
+            {"row": row, "phone": phone, "name": name, "fields": other}
             for row, phone, name, other in zip(
                 self._rows[start:stop].tolist(),
                 self._phones[start:stop],
-                self._names[start:stop],
+                _names(self._names[start:stop]),
                 fields,
                 strict=True,
             )
         ]
+
+
+def _names(names: np.ndarray) -> list[str | None]:
+    """Names stripped; blank or missing ones as None."""
+    return [(name.strip() or None) if isinstance(name, str) else None for name in names.tolist()]
 
 
 @dataclass(frozen=True)
@@ -240,6 +324,18 @@ class Plan:
             yield [
                 {"row": r.row, "phone": r.phone, "name": r.name, "fields": r.fields} for r in chunk
             ]
+
+    def recipient_rows(
+        self, size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[list[tuple[int, str | None, str, str]]]:
+        """The recipients as lists of tuples (row, name, phone, fields as JSON text) for bulk
+        inserts: the same data as `recipient_batches`, several times cheaper to build."""
+        recipients = self.recipients
+        if isinstance(recipients, RecipientList):
+            yield from recipients.rows(size)
+            return
+        for batch in self.recipient_batches(size):
+            yield [(r["row"], r["name"], r["phone"], _dump_json(r["fields"] or {})) for r in batch]
 
     def to_json(self) -> dict[str, Any]:
         """The plan as the command line's --json object."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -214,6 +215,88 @@ def test_recipient_batches_cover_every_recipient_once() -> None:
     flat = [item for batch in batches for item in batch]
     assert flat[0] == {"row": 2, "phone": "+14155550100", "name": None, "fields": {}}
     assert [item["phone"] for item in flat] == [r.phone for r in plan.recipients]
+
+
+def _rows_from_dicts(plan: Plan, size: int) -> list[list[tuple[object, ...]]]:
+    """What recipient_rows must give, built from recipient_batches and orjson."""
+    return [
+        [(r["row"], r["name"], r["phone"], orjson.dumps(r["fields"]).decode()) for r in batch]
+        for batch in plan.recipient_batches(size)
+    ]
+
+
+def test_recipient_rows_match_the_dicts_on_messy_cells() -> None:
+    """Tuples (row, name, phone, fields JSON) equal the dict batches with their fields dumped
+    by orjson: quotes, backslashes, tabs, newlines, control characters, non-ASCII, blank and
+    whitespace-only cells, a name column to strip, and a row with no other cells."""
+    text = (
+        "Name,Phone,Notes,City,Code\n"
+        ' Ann ,4155550100,"said ""hi""",São Paulo,a\\b\n'
+        '  ,4155550101,"two\nlines\there",   ,\x01x\n'
+        "Bob,4155550102,,,\n"
+        "Cid,4155550103,</script> \u2028 é,Zürich,\x7f\n"
+    )
+    table = csv_table(text)
+    assert isinstance(table.data["Notes"].array, pd.arrays.ArrowStringArray)  # the Arrow path
+    plan = plan_table(table, US)
+    got = list(plan.recipient_rows(size=3))
+    assert got == _rows_from_dicts(plan, 3)
+    assert [len(batch) for batch in got] == [3, 1]
+    assert got[0][0] == (
+        2,
+        "Ann",
+        "+14155550100",
+        '{"Notes":"said \\"hi\\"","City":"São Paulo","Code":"a\\\\b"}',
+    )
+    assert got[0][1][1] is None and "\\n" in got[0][1][3] and "\\u0001" in got[0][1][3]
+    assert got[0][2][3] == "{}"
+
+
+@settings(max_examples=100, deadline=None)
+@given(cells=st.lists(st.tuples(st.none() | st.text(), st.none() | st.text()), max_size=12))
+def test_recipient_rows_match_the_dicts_for_any_text(
+    cells: list[tuple[str | None, str | None]],
+) -> None:
+    """Any text in Arrow string columns (column names with quotes too) gives the same
+    fields JSON as orjson over the dicts."""
+    table = frame_table(
+        [f"415555{n:04d}" for n in range(len(cells))],
+        **{'Note "a"': [a for a, _ in cells], "B\\": [b for _, b in cells]},
+    )
+    plan = plan_table(table, PlanOptions(phone_column="Phone"))
+    assert list(plan.recipient_rows(size=5)) == _rows_from_dicts(plan, 5)
+
+
+def test_recipient_rows_match_the_dicts_for_hand_made_tables() -> None:
+    """Tables whose columns are not Arrow strings (object cells, numbers) and contact-list
+    records take the dict path: the same tuples as before."""
+    data = pd.DataFrame({"Phone": ["4155550100", "4155550101"], "Age": [31, None]})
+    data["Note"] = pd.Series([" x ", "  "], dtype=object)
+    table = Table(columns=tuple(data.columns), data=data, row_numbers=np.array([2, 3]))
+    plan = plan_table(table, PlanOptions(phone_column="Phone"))
+    assert list(plan.recipient_rows()) == _rows_from_dicts(plan, 50_000)
+    records = [
+        (1, "+14155550100", " Ann ", {"City": "SF", "Empty": " "}),
+        (2, "+14155550101", None, {}),
+    ]
+    listed = plan_records(records, PlanOptions(phone_column=""))
+    assert list(listed.recipient_rows()) == [
+        [(1, "Ann", "+14155550100", '{"City":"SF"}'), (2, None, "+14155550101", "{}")]
+    ]
+
+
+def test_recipient_rows_of_a_plain_recipient_sequence() -> None:
+    """A Plan built with a plain list of Recipients gives the same tuples."""
+    recipients = [Recipient(row=5, phone="+14155550100", name=None, fields={"a": "b"})]
+    plan = Plan(1, 1, 0, 0, 0, 0, 1, recipients, (), ())
+    assert list(plan.recipient_rows()) == [[(5, None, "+14155550100", '{"a":"b"}')]]
+
+
+def test_recipient_rows_refuse_an_empty_batch_size() -> None:
+    """A batch size below 1 is a programming error, said as such."""
+    plan = plan_phones(["4155550100"])
+    with pytest.raises(ValueError, match="at least 1"):
+        list(plan.recipient_rows(size=0))
 
 
 def test_to_json_has_the_command_line_shape() -> None:
