@@ -67,6 +67,10 @@ _LIST_SEPARATORS = re.compile(r"[,;/|&\n]|\s(?:or|and|ou|oder|y|o)\s", re.IGNORE
 _NON_DIGITS = re.compile(r"[^0-9]+")
 _TRAILING_LABEL = re.compile(r"\s*\([^\d()]*\)\s*$")
 _STARTS_WITH_CODE = re.compile(r"[\s(]*[1-9]")
+# A cell holds several numbers when two of its parts have this many digits each.
+_PART_DIGITS = 7
+# So a clean cell of fewer characters (digits and maybe '+') holds at most one number.
+_SEVERAL_MIN_DIGITS = 2 * _PART_DIGITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,10 +222,12 @@ def _shape(text: str) -> tuple[str, str | None, bool] | None:
     """The common shapes, told apart in one pass; None for anything else."""
     match = _SHAPE.fullmatch(text)
     if match is None:
-        if _several_numbers(text):
-            return "", REASON_SEVERAL, False
         compact = _SEPARATORS.sub("", text)
-        return (compact, None, True) if _CLEAN.fullmatch(compact) else None
+        clean = _CLEAN.fullmatch(compact) is not None
+        # Several numbers need 2 x 7 digits: fewer, and the cell cannot hold two (fast path).
+        if not (clean and len(compact) < _SEVERAL_MIN_DIGITS) and _several_numbers(text):
+            return "", REASON_SEVERAL, False
+        return (compact, None, True) if clean else None
     if match.lastgroup == "clean":
         return text, None, True
     if match.lastgroup == "scientific":
@@ -233,7 +239,9 @@ def _several_numbers(text: str) -> bool:
     """'415-555-0100, 415-555-0101' or '... / ...': two parts of 7+ digits each. One is not
     picked: which person to call is a guess."""
     parts = _LIST_SEPARATORS.split(text)
-    return len(parts) > 1 and sum(len(_NON_DIGITS.sub("", part)) >= 7 for part in parts) > 1
+    return (
+        len(parts) > 1 and sum(len(_NON_DIGITS.sub("", part)) >= _PART_DIGITS for part in parts) > 1
+    )
 
 
 def _unwrap(text: str) -> str:

@@ -149,6 +149,7 @@ REJECTED = [
     ("415-555-0100 / 415-555-0101", phones.REASON_SEVERAL),
     ("+1 415 555 0100 or +1 415 555 0101", phones.REASON_SEVERAL),
     ("4155550100;4155550101", phones.REASON_SEVERAL),
+    ("555-0100 / 555-0101", phones.REASON_SEVERAL),  # 7 + 7 digits: the fewest for two
     ("1.41556E+10", phones.REASON_SCIENTIFIC),
     ("4.15556e9", phones.REASON_SCIENTIFIC),
     ("1,41556E+10", phones.REASON_SCIENTIFIC),
@@ -442,3 +443,9 @@ def test_us_digits_with_leading_one_take_the_fast_path() -> None:
     assert phones._resolve_fast("12127077364", "US") == (1, "2127077364")
     assert phones._resolve_fast("12127077364", "CA") == (1, "2127077364")
     assert PhoneChecker(country="US").check("1 212 707 7364").phone == "+12127077364"
+
+
+@pytest.mark.parametrize("raw", ["555-010 / 555-0101", "+1 (415) 555-0100", "41-55-55-01-00"])
+def test_cells_with_fewer_than_fourteen_digits_are_one_number(raw: str) -> None:
+    """Fewer than 2 x 7 digits cannot be two numbers: never 'several numbers'."""
+    assert PhoneChecker().check(raw).reason != phones.REASON_SEVERAL
