@@ -15,11 +15,13 @@ Every function takes the session as a keyword; the caller owns the transaction a
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from queue import Full, Queue
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -53,6 +55,13 @@ MIN_RETRY_INTERVAL_SECONDS = 60
 # flat and the progress bar moving (about 20 updates for a million rows).
 INSERT_BATCH_SIZE = 50_000
 
+# Batches built ahead on a worker thread while the database stores the current one: Arrow,
+# SQLite and libpq release the GIL, so building and storing overlap on two cores (1M calls:
+# ~2 s less). One batch ahead keeps both busy and costs one batch of memory.
+PREFETCH_BATCHES = 1
+# How often a waiting prefetch thread checks that its consumer still wants batches.
+PREFETCH_POLL_SECONDS = 0.1
+
 # SQLite page cache while bulk inserting: a million random inserts into the call table's phone
 # index thrash the default 2 MiB cache (pages spill to the WAL and are read back); 128 MiB holds
 # the indexes of a million calls and made the insert ~25% faster here. Given back afterwards.
@@ -67,6 +76,7 @@ DUPLICATE_REASON = "duplicate: same number as row"  # + " 12"
 
 # `progress(fraction)`: from 0.0 to 1.0, for a progress bar (as sources and planning report).
 Progress = Callable[[float], None]
+T = TypeVar("T")
 
 
 def dump_json(value: Any) -> str:
@@ -279,7 +289,7 @@ def _store_calls(
 ) -> None:
     def batches() -> Iterator[list[tuple[Any, ...]]]:
         stored = 0
-        for batch in plan.recipient_rows(INSERT_BATCH_SIZE):
+        for batch in prefetched(plan.recipient_rows(INSERT_BATCH_SIZE)):
             yield batch
             stored += len(batch)
             if progress:
@@ -315,6 +325,54 @@ def _store_problems(session: Session, campaign: Campaign, plan: Plan) -> None:
 
 
 # --------------------------------------------------------------------------- bulk insert
+
+
+def prefetched(items: Iterable[T]) -> Iterator[T]:
+    """`items` in order, each next one produced on a worker thread (at most
+    `PREFETCH_BATCHES` ahead) while the caller uses the current one.
+
+    An exception raised while producing is raised here, in the caller's thread. Closing the
+    generator early (or an error in the caller) stops the worker after the item it is
+    producing. Callbacks that must run on the caller's thread (progress bars) belong in the
+    caller's loop, not in `items`.
+    """
+    queue: Queue[tuple[bool, Any]] = Queue(maxsize=PREFETCH_BATCHES)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not _offer(queue, stop, (False, item)):
+                    return
+        except BaseException as exc:  # handed to the caller's thread and raised there
+            _offer(queue, stop, (True, exc))
+            return
+        _offer(queue, stop, (True, None))
+
+    worker = threading.Thread(target=work, name="bulkcall-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            finished, value = queue.get()
+            if finished:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _offer(queue: Queue[tuple[bool, Any]], stop: threading.Event, entry: tuple[bool, Any]) -> bool:
+    """Put `entry` once there is room; False when the consumer stopped first."""
+    while not stop.is_set():
+        try:
+            queue.put(entry, timeout=PREFETCH_POLL_SECONDS)
+            return True
+        except Full:
+            continue
+    return False
 
 
 def bulk_insert(
@@ -357,10 +415,13 @@ def _copy(
     batches: Iterable[Sequence[Sequence[Any]]],
     fixed: tuple[Any, ...],
 ) -> int:
-    """PostgreSQL: stream the rows through COPY on the session's own connection."""
+    """PostgreSQL: stream the rows through COPY on the session's own connection; psycopg's
+    queued writer sends on its own thread while this one formats the next rows."""
+    from psycopg.copy import QueuedLibpqWriter  # PostgreSQL only
+
     count = 0
     raw = connection.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+    with raw.cursor() as cursor, cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy:
         for batch in batches:
             for row in batch:
                 copy.write_row((*row, *fixed))

@@ -5,6 +5,9 @@ Every test runs on SQLite and on PostgreSQL (the `session` fixture).
 
 from __future__ import annotations
 
+import itertools
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +23,7 @@ from bulkcall_core.campaigns import (
     get_campaign,
     outcome_counts,
     pause_campaign,
+    prefetched,
     resume_campaign,
     stop_campaign,
 )
@@ -160,6 +164,69 @@ def test_bulk_insert_keeps_rows_names_and_fields_exactly(
     ]
     assert len(stored) == count and stored == expected
     assert stored[5][3]["note"] == NASTY_FIELDS["note"] and stored[5][2] is None
+
+
+def test_calls_from_a_read_file_keep_fields_exactly(session: Session, ids: dict[str, int]) -> None:
+    """A plan over a file read by sources (Arrow columns, fields JSON built per column)
+    stores every call's row, name, phone and fields as the plan's dicts say: quotes,
+    backslashes, tabs, newlines, non-ASCII, blank and whitespace-only cells."""
+    from bulkcall_core.planning import PlanOptions, plan_table
+    from bulkcall_core.sources import read_table
+
+    lines = ["Name,Phone,Note,City"]
+    for row in range(2, 2002):
+        note = '"a ""quoted"" \\ back\tslash\nnew line"' if row % 3 else "   "
+        lines.append(f"Zoë {row},+1212{200 + row // 10_000}{row % 10_000:04d},{note},São {row}")
+    table = read_table("\n".join(lines).encode(), filename="c.csv")
+    plan = plan_table(table, PlanOptions(phone_column="Phone", name_column="Name"))
+    campaign = create(session, ids, plan=plan)
+    session.commit()
+    session.expunge_all()
+    stored = [(c.row, c.phone, c.name, c.fields) for c in calls_of(session, campaign.id)]
+    expected = [
+        (r["row"], r["phone"], r["name"], r["fields"])
+        for batch in plan.recipient_batches()
+        for r in batch
+    ]
+    assert len(stored) == 2000 and stored == expected
+    assert stored[0][3] == {"Note": 'a "quoted" \\ back\tslash\nnew line', "City": "São 2"}
+    assert stored[1][3] == {"City": "São 3"}
+
+
+def test_prefetched_gives_every_item_in_order() -> None:
+    """Items come out in order, all of them, also when the producer is slower or faster."""
+    assert list(prefetched(iter(range(1000)))) == list(range(1000))
+    assert list(prefetched([])) == []
+
+
+def test_prefetched_raises_the_producers_error_in_the_caller() -> None:
+    """An error while producing reaches the caller after the items made before it."""
+
+    def producer() -> Iterator[int]:
+        yield 1
+        raise ValueError("bad batch")
+
+    seen = []
+    with pytest.raises(ValueError, match="bad batch"):
+        for item in prefetched(producer()):
+            seen.append(item)
+    assert seen == [1]
+
+
+def test_prefetched_closed_early_stops_its_worker() -> None:
+    """A caller that stops (here after 3 of endless items) leaves no worker thread behind."""
+    items = prefetched(itertools.count())
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()
+    assert not [t for t in threading.enumerate() if t.name == "bulkcall-prefetch"]
+
+
+def test_progress_runs_on_the_callers_thread(session: Session, ids: dict[str, int]) -> None:
+    """Progress callbacks (Streamlit widgets need their own thread) never run on the
+    prefetch worker."""
+    threads = set()
+    create(session, ids, progress=lambda _: threads.add(threading.current_thread().name))
+    assert threads == {threading.current_thread().name}
 
 
 def test_progress_reports_rising_fractions_up_to_one(session: Session, ids: dict[str, int]) -> None:
