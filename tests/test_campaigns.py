@@ -29,6 +29,7 @@ from bulkcall_core.campaigns import (
 )
 from bulkcall_core.errors import CampaignError, ScheduleError
 from bulkcall_core.models import Call, CallState, Campaign, CampaignProblem, CampaignStatus
+from bulkcall_core.planning import Plan
 from tests.factories import make_campaign, make_channel, make_plan, make_recording
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -62,6 +63,23 @@ def calls_of(session: Session, campaign_id: int) -> list[Call]:
 
 def campaign_count(session: Session) -> int:
     return session.scalar(select(func.count(Campaign.id))) or 0
+
+
+def store_and_read_back(
+    session: Session, ids: dict[str, int], plan: Plan
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """(row, phone, name, fields) of the calls stored from `plan` and committed, read back
+    from the database; and the same from the plan's recipient dicts."""
+    campaign = create(session, ids, plan=plan)
+    session.commit()
+    session.expunge_all()
+    stored = [(c.row, c.phone, c.name, c.fields) for c in calls_of(session, campaign.id)]
+    expected = [
+        (r["row"], r["phone"], r["name"], r["fields"])
+        for batch in plan.recipient_batches()
+        for r in batch
+    ]
+    return stored, expected
 
 
 # --------------------------------------------------------------------------- creating
@@ -153,15 +171,7 @@ def test_bulk_insert_keeps_rows_names_and_fields_exactly(
         for row in range(2, count + 2)
     ]
     plan = plan_records(records, PlanOptions(phone_column="phone"))
-    campaign = create(session, ids, plan=plan)
-    session.commit()
-    session.expunge_all()
-    stored = [(c.row, c.phone, c.name, c.fields) for c in calls_of(session, campaign.id)]
-    expected = [
-        (r["row"], r["phone"], r["name"], r["fields"])
-        for batch in plan.recipient_batches()
-        for r in batch
-    ]
+    stored, expected = store_and_read_back(session, ids, plan)
     assert len(stored) == count and stored == expected
     assert stored[5][3]["note"] == NASTY_FIELDS["note"] and stored[5][2] is None
 
@@ -179,15 +189,7 @@ def test_calls_from_a_read_file_keep_fields_exactly(session: Session, ids: dict[
         lines.append(f"Zoë {row},+1212{200 + row // 10_000}{row % 10_000:04d},{note},São {row}")
     table = read_table("\n".join(lines).encode(), filename="c.csv")
     plan = plan_table(table, PlanOptions(phone_column="Phone", name_column="Name"))
-    campaign = create(session, ids, plan=plan)
-    session.commit()
-    session.expunge_all()
-    stored = [(c.row, c.phone, c.name, c.fields) for c in calls_of(session, campaign.id)]
-    expected = [
-        (r["row"], r["phone"], r["name"], r["fields"])
-        for batch in plan.recipient_batches()
-        for r in batch
-    ]
+    stored, expected = store_and_read_back(session, ids, plan)
     assert len(stored) == 2000 and stored == expected
     assert stored[0][3] == {"Note": 'a "quoted" \\ back\tslash\nnew line', "City": "São 2"}
     assert stored[1][3] == {"City": "São 3"}
