@@ -6,6 +6,7 @@ the web hooks and several worker processes can share the file; PostgreSQL is use
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -45,6 +46,8 @@ def migrate(engine: Engine) -> None:
     """Bring the schema at `engine` up to the newest migration (idempotent)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Alembic announces its dialect on every start of every process: noise in the logs.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
