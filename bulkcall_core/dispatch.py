@@ -43,6 +43,10 @@ is free, so the moment a slot is taken is the moment the request leaves.
 Calls are claimed about a second's worth at a time (CLAIM_BATCH_SECONDS), so the database
 round trip of claiming does not eat into the rate at 100 CPS.
 
+Callback URLs name the call and its claim (`?call=ID&claim=TOKEN`), so a callback that arrives
+before Twilio's answer to the create records the SID itself (`outcomes`); every write here is
+conditional on the claim still dialing, so none undoes what such a callback recorded.
+
 A call adopted after a lookup may already have ended (its callbacks came while its SID was
 unknown and were dropped): its status from the lookup goes through `outcomes`, like a
 callback, so it is settled rather than left placed.
@@ -538,10 +542,12 @@ class _Dispatcher:
                 to=claim.phone,
                 from_=target.channel.from_number,
                 twiml=target.twiml,
-                status_callback=target.status_callback,
+                status_callback=_for_claim(target.status_callback, claim),
                 machine_detection="DetectMessageEnd" if target.full_message else "Enable",
                 async_amd=not target.full_message,
-                amd_callback=None if target.full_message else target.amd_callback,
+                amd_callback=None
+                if target.full_message
+                else _for_claim(target.amd_callback, claim),
             )
         except AmbiguousCallError as exc:
             self._note_ambiguous(claim, exc)
@@ -791,10 +797,12 @@ def _lookup(session: Session, client: Any, from_number: str, claim: _Claim) -> C
 
 
 def _adopt(session: Session, claim: _Claim, info: CallInfo) -> None:
-    """dialing -> placed with Twilio's SID, only while the claim is still ours; then Twilio's
-    status and details go through `outcomes.apply_call_status`, so that a call adopted after
-    it already ended (its callbacks came while its SID was unknown) is settled like any other:
-    done, or pending for a retry, and the campaign completed when it was the last."""
+    """dialing -> placed with Twilio's SID, only while the claim is still ours (a callback
+    that overtook Twilio's answer may already have placed or even settled the call: then this
+    changes nothing); then Twilio's status and details go through `outcomes.apply_call_info`,
+    so that a call adopted after it already ended (its callbacks came while its SID was
+    unknown) is settled like any other: done, or pending for a retry, and the campaign
+    completed when it was the last."""
     now = utcnow()
     adopted = session.execute(
         update(Call)
@@ -804,18 +812,12 @@ def _adopt(session: Session, claim: _Claim, info: CallInfo) -> None:
     )
     if adopted.rowcount != 1:
         return
-    outcomes.apply_call_status(
-        session=session,
-        sid=info.sid,
-        status=info.status,
-        answered_by=info.answered_by,
-        duration=info.duration,
-        price=info.price,
-        price_unit=info.price_unit,
-        error_code=info.error_code,
-        error_message=info.error_message,
-        now=now,
-    )
+    outcomes.apply_call_info(session=session, info=info, now=now)
+
+
+def _for_claim(url: str, claim: _Claim) -> str:
+    """The callback URL naming the call and claim (see `outcomes`: early callbacks)."""
+    return webhooks.callback_url_for_call(url, call_id=claim.id, claim=claim.token)
 
 
 def _fail(session: Session, claim: _Claim, exc: telephony.TelephonyError) -> None:

@@ -5,6 +5,16 @@ here, which lists Twilio's calls for what callbacks missed (callbacks get lost, 
 server can be down). Both go through `apply_call_status`, which only ever moves a call forward:
 a late "ringing" never overwrites "completed", and a final status sticks.
 
+Callbacks can come before the dispatcher has recorded the call's SID (Twilio's create answer
+and the first callbacks race; a call that fails at once may only ever send its final one).
+So the dispatcher puts the call's id and its claim token in the callback URL
+(`webhooks.callback_url_for_call`), and a callback naming a call that is still `dialing` under
+that same claim records its SID first (`placed`), in one conditional UPDATE, then applies its
+status as usual. The claim token, not the attempt number, identifies the attempt: an attempt
+given back after an ambiguous create reuses its number, never its token. Every write here and
+in the dispatcher is conditional, so each only moves a call forward: the dispatcher's own
+`dialing -> placed` finds nothing to do once a callback has placed or settled the call.
+
 Ordering comes from the status itself (queued < initiated < ringing < in-progress < final).
 Twilio's SequenceNumber orders one call's callbacks too, but the status rank already gives that
 order for everything this product records, so it is accepted and not stored.
@@ -85,6 +95,8 @@ def apply_call_status(
     error_message: str | None = None,
     sequence: int | None = None,
     now: datetime | None = None,
+    call_id: int | None = None,
+    claim: str | None = None,
 ) -> Call | None:
     """Record Twilio's `status` (and details) for the call with this SID.
 
@@ -96,16 +108,19 @@ def apply_call_status(
     calls), back to `pending` at `next_attempt_at` with the attempt's status and details
     cleared, so the next attempt's statuses apply from scratch. Then the campaign is
     completed if nothing is left. `sequence` is accepted and unused (see the module).
+    `call_id` and `claim` (from the callback URL) let a callback that overtook the create's
+    answer record the SID of a call still dialing under that claim (see the module).
     Returns the Call, or None for an unknown SID. The caller commits.
     """
     status = (status or "").strip().lower()
     if status not in STATUS_RANK:
         logger.warning("Ignoring unknown Twilio call status %r for %s", status, sid)
         return _find_call(session, sid)
+    now = now or utcnow()
+    _record_early_sid(session, sid, call_id=call_id, claim=claim, now=now)
     call = _find_call(session, sid, lock=True)
     if call is None or call.state not in CURRENT_SID_STATES:
         return call
-    now = now or utcnow()
     advances = STATUS_RANK[status] > STATUS_RANK.get(call.status or "", -1)
     if not advances and status != call.status:
         return call
@@ -130,11 +145,40 @@ def apply_call_status(
     return call
 
 
-def apply_answered_by(*, session: Session, sid: str, answered_by: str) -> Call | None:
-    """Record Twilio's asynchronous machine-detection result (AnsweredBy) for a call.
+def apply_call_info(
+    *, session: Session, info: telephony.CallInfo, now: datetime | None = None
+) -> Call | None:
+    """Record what Twilio's API reported about a call (a poll, a lookup, a create answer)
+    through `apply_call_status`. Returns the Call, or None for an unknown SID. The caller
+    commits."""
+    return apply_call_status(
+        session=session,
+        sid=info.sid,
+        status=info.status,
+        answered_by=info.answered_by,
+        duration=info.duration,
+        price=info.price,
+        price_unit=info.price_unit,
+        error_code=info.error_code,
+        error_message=info.error_message,
+        now=now,
+    )
+
+
+def apply_answered_by(
+    *,
+    session: Session,
+    sid: str,
+    answered_by: str,
+    call_id: int | None = None,
+    claim: str | None = None,
+) -> Call | None:
+    """Record Twilio's asynchronous machine-detection result (AnsweredBy) for a call;
+    `call_id` and `claim` as for `apply_call_status`.
 
     Returns the Call, or None for an unknown SID. The caller commits.
     """
+    _record_early_sid(session, sid, call_id=call_id, claim=claim, now=utcnow())
     call = _find_call(session, sid, lock=True)
     if call is None or not answered_by or call.state not in CURRENT_SID_STATES:
         return call
@@ -167,6 +211,27 @@ def finish_campaign_if_done(
         .execution_options(synchronize_session="fetch")
     )
     return session.execute(statement).rowcount == 1
+
+
+def _record_early_sid(
+    session: Session, sid: str, *, call_id: int | None, claim: str | None, now: datetime
+) -> None:
+    """dialing -> placed with `sid` for call `call_id`, only while it is still dialing under
+    `claim` and has no other SID of this attempt: one conditional UPDATE, so the dispatcher's
+    own conditional write (or a concurrent callback) finds it done and changes nothing. A
+    pending or dialing call may still carry its previous attempt's SID; that one is replaced."""
+    if call_id is None or not claim:
+        return
+    session.execute(
+        update(Call)
+        .where(
+            col(Call.id) == call_id,
+            col(Call.claim_token) == claim,
+            col(Call.state) == CallState.DIALING,
+        )
+        .values(sid=sid, state=CallState.PLACED, placed_at=now, updated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 def _find_call(session: Session, sid: str, *, lock: bool = False) -> Call | None:
@@ -256,7 +321,7 @@ def poll_open_calls(
     poll tries again). Returns how many calls got their final status. The caller commits.
     """
     now = now or utcnow()
-    reports: list[Any] = []
+    reports: list[telephony.CallInfo] = []
     for channel, open_calls in _open_calls_by_channel(session, now, min_age_seconds):
         listing = _listing_pages(session, channel, open_calls[0].since) < len(open_calls)
         try:
@@ -307,10 +372,10 @@ def _listing_pages(session: Session, channel: Channel, oldest: datetime) -> int:
 
 def _ask_twilio(
     channel: Channel, open_calls: list[_OpenCall], settings: Settings, *, listing: bool
-) -> list[Any]:
+) -> list[telephony.CallInfo]:
     client = channels.channel_client(channel, settings)
     wanted = {call.sid for call in open_calls}
-    found: dict[str, Any] = {}
+    found: dict[str, telephony.CallInfo] = {}
     if listing:
         listed = telephony.find_calls(
             client,
@@ -327,17 +392,6 @@ def _ask_twilio(
     return list(found.values())
 
 
-def _apply_report(session: Session, info: Any, now: datetime) -> int:
-    call = apply_call_status(
-        session=session,
-        sid=info.sid,
-        status=info.status,
-        answered_by=info.answered_by,
-        duration=info.duration,
-        price=info.price,
-        price_unit=info.price_unit,
-        error_code=info.error_code,
-        error_message=info.error_message,
-        now=now,
-    )
+def _apply_report(session: Session, info: telephony.CallInfo, now: datetime) -> int:
+    call = apply_call_info(session=session, info=info, now=now)
     return int(call is not None and info.status in FINAL_CALL_STATUSES)

@@ -6,7 +6,10 @@
   listed, no path traversal.
 - `POST /twilio/status` and `POST /twilio/amd`: Twilio's status and asynchronous machine
   detection callbacks, accepted only with a valid `X-Twilio-Signature` from the auth token of a
-  channel on the callback's AccountSid; anything else answers 403 and changes nothing.
+  channel on the callback's AccountSid; anything else answers 403 and changes nothing. A
+  campaign call's callback URL carries `?call=<id>&claim=<claim token>`
+  (`callback_url_for_call`), so a callback that overtakes Twilio's answer to the create still
+  finds its call (see `outcomes`); the signature covers the query, so nobody can forge it.
 - `GET /healthz`: 200 when the database answers.
 
 Signatures are checked against the URL Twilio used: PUBLIC_BASE_URL plus the path and query,
@@ -27,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import uvicorn
 from sqlalchemy import Engine, text
@@ -72,6 +75,12 @@ def status_callback_url(settings: Settings) -> str:
 def amd_callback_url(settings: Settings) -> str:
     """The AsyncAmdStatusCallback URL. Raises SettingsError when PUBLIC_BASE_URL is unset."""
     return public_base_url(settings) + AMD_PATH
+
+
+def callback_url_for_call(url: str, *, call_id: int, claim: str) -> str:
+    """`url` (a callback URL above) naming the campaign call and claim it is for."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}{urlencode({'call': call_id, 'claim': claim})}"
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -175,7 +184,9 @@ async def _amd_callback(request: Request) -> Response:
 
 
 async def _callback(
-    request: Request, required: tuple[str, ...], apply: Callable[[Engine, dict[str, str]], None]
+    request: Request,
+    required: tuple[str, ...],
+    apply: Callable[[Engine, Mapping[str, str], _Target], None],
 ) -> Response:
     body = await _limited_body(request)
     if body is None:
@@ -186,11 +197,23 @@ async def _callback(
     missing = [name for name in required if not form.get(name)]
     if missing:
         return PlainTextResponse(f"Missing {', '.join(missing)}", status_code=400)
-    await run_in_threadpool(apply, request.app.state.engine, form)
+    target = _Target(
+        call_id=_int_or_none(request.query_params.get("call")),
+        claim=request.query_params.get("claim") or None,
+    )
+    await run_in_threadpool(apply, request.app.state.engine, form, target)
     return Response(status_code=204)
 
 
-def _apply_status(engine: Engine, form: Mapping[str, str]) -> None:
+@dataclass(frozen=True)
+class _Target:
+    """The campaign call and claim a callback URL names (None for a test call's)."""
+
+    call_id: int | None
+    claim: str | None
+
+
+def _apply_status(engine: Engine, form: Mapping[str, str], target: _Target) -> None:
     with new_session(engine) as session:
         outcomes.apply_call_status(
             session=session,
@@ -201,14 +224,20 @@ def _apply_status(engine: Engine, form: Mapping[str, str]) -> None:
             error_code=form.get("ErrorCode"),
             error_message=form.get("ErrorMessage"),
             sequence=_int_or_none(form.get("SequenceNumber")),
+            call_id=target.call_id,
+            claim=target.claim,
         )
         session.commit()
 
 
-def _apply_answered_by(engine: Engine, form: Mapping[str, str]) -> None:
+def _apply_answered_by(engine: Engine, form: Mapping[str, str], target: _Target) -> None:
     with new_session(engine) as session:
         outcomes.apply_answered_by(
-            session=session, sid=form["CallSid"], answered_by=form["AnsweredBy"]
+            session=session,
+            sid=form["CallSid"],
+            answered_by=form["AnsweredBy"],
+            call_id=target.call_id,
+            claim=target.claim,
         )
         session.commit()
 

@@ -8,6 +8,7 @@ test_worker_exactly_once.py.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,11 +17,12 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from redis import Redis
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session
 
-from bulkcall_core import campaigns, channels, crypto, dispatch, telephony
+from bulkcall_core import campaigns, channels, crypto, dispatch, telephony, webhooks
 from bulkcall_core.database import new_session
 from bulkcall_core.errors import CampaignError
 from bulkcall_core.models import (
@@ -34,7 +36,7 @@ from bulkcall_core.models import (
 )
 from bulkcall_core.settings import Settings
 from tests.factories import make_campaign, make_channel, make_recording
-from tests.fake_twilio import FakeTwilio
+from tests.fake_twilio import FakeTwilio, Outcome
 
 FROM = "+14155550100"
 PUBLIC = "https://calls.example.com"
@@ -198,21 +200,29 @@ def test_a_second_dispatcher_leaves_a_held_campaign_alone(world: World) -> None:
 
 
 def test_the_call_plays_the_recording_and_reports_every_status(world: World) -> None:
+    """The callback URL names the call and its claim, so early callbacks find it."""
     campaign_id = world.campaign(numbers(1))
     world.dispatch(campaign_id)
     [call] = world.fake.calls
+    [row] = world.calls(campaign_id)
     assert "<Play>" in call.param("Twiml") and PUBLIC in call.param("Twiml")
-    assert call.param("StatusCallback") == f"{PUBLIC}/twilio/status"
+    assert call.param("StatusCallback") == webhooks.callback_url_for_call(
+        f"{PUBLIC}/twilio/status", call_id=int(row.id or 0), claim=row.claim_token or ""
+    )
     assert call.param("From") == FROM
 
 
 def test_without_full_voicemail_machine_detection_is_asynchronous(world: World) -> None:
     """A person hears the message at once; AnsweredBy still arrives, asynchronously."""
-    world.dispatch(world.campaign(numbers(1)))
+    campaign_id = world.campaign(numbers(1))
+    world.dispatch(campaign_id)
     [call] = world.fake.calls
+    [row] = world.calls(campaign_id)
     assert call.param("MachineDetection") == "Enable"
     assert call.param("AsyncAmd") == "true"
-    assert call.param("AsyncAmdStatusCallback") == f"{PUBLIC}/twilio/amd"
+    assert call.param("AsyncAmdStatusCallback") == webhooks.callback_url_for_call(
+        f"{PUBLIC}/twilio/amd", call_id=int(row.id or 0), claim=row.claim_token or ""
+    )
 
 
 def test_full_voicemail_message_waits_for_the_beep(world: World) -> None:
@@ -332,6 +342,104 @@ def test_abandoned_claims_are_looked_up_before_anything_else(world: World) -> No
     found, called = world.calls(campaign_id)
     assert (found.state, found.status) == (CallState.DONE, "completed")
     assert called.state == CallState.PLACED
+
+
+# ---------------------------------------------------------------------- callbacks first
+
+
+def serve_hooks(  # type: ignore[no-untyped-def]
+    settings_factory, *, database_url: str, redis_url: str, fake: FakeTwilio, **extra: object
+) -> tuple[Settings, webhooks.BackgroundServer]:
+    """Settings whose PUBLIC_BASE_URL is a real web hooks server, started on a free port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    settings = settings_factory(
+        database_url=database_url,
+        redis_url=redis_url,
+        twilio_api_base_url=fake.base_url,
+        public_base_url=f"http://127.0.0.1:{port}",
+        webhook_port=port,
+        **extra,
+    )
+    return settings, webhooks.serve_in_background(settings, port=port)
+
+
+@pytest.fixture
+def live_world(  # type: ignore[no-untyped-def]
+    fake: FakeTwilio, settings_factory, database_url: str, redis_url: str, engine: Engine
+) -> Iterator[World]:
+    """A world whose callbacks reach a real web hooks server, and a fake whose callbacks all
+    arrive before its answer to the create (Twilio's worst race)."""
+    settings, server = serve_hooks(
+        settings_factory,
+        database_url=database_url,
+        redis_url=redis_url,
+        fake=fake,
+        twilio_timeout_seconds=5.0,
+        claim_timeout_seconds=10.0,
+    )
+    fake.callback_before_response = True
+    try:
+        yield build_world(fake, settings, engine, redis_url)
+    finally:
+        server.stop()
+
+
+def test_callbacks_that_overtake_the_create_answer_settle_their_calls(live_world: World) -> None:
+    """Each call's callbacks (a failed call's only one included) arrive before Twilio's
+    answer to its create: they record the SID and status; the dispatcher's later write
+    changes nothing, so each call is done with its final status, no poll needed."""
+    fake = live_world.fake
+    phones = numbers(6)
+    fake.outcome_for[phones[0]] = Outcome(status="failed")
+    fake.outcome_for[phones[1]] = Outcome(status="busy")
+    campaign_id = live_world.campaign(phones)
+    live_world.dispatch(campaign_id)
+    calls = live_world.calls(campaign_id)
+    assert [(call.state, call.status) for call in calls] == [
+        (CallState.DONE, "failed"),
+        (CallState.DONE, "busy"),
+    ] + [(CallState.DONE, "completed")] * 4
+    assert [call.sid for call in calls] == [fake.calls_to(phone)[0].sid for phone in phones]
+    assert live_world.get(campaign_id).status == CampaignStatus.COMPLETED
+    assert {callback.status_code for callback in fake.callbacks} == {204}
+    assert_called_once_each(fake, phones)
+
+
+def test_a_retry_overtaken_by_callbacks_ignores_the_first_attempts_late_ones(
+    live_world: World,
+) -> None:
+    """A failed call retried at once, both attempts settled by early callbacks; replaying
+    the first attempt's final callback afterwards changes nothing on the second."""
+    fake = live_world.fake
+    phone = numbers(1)[0]
+    fake.outcome_for[phone] = Outcome(status="failed")
+    campaign_id = live_world.campaign([phone], retry_count=1)
+    with new_session(live_world.engine) as session:  # retry at once (below the UI's minimum)
+        session.execute(
+            update(Campaign).where(Campaign.id == campaign_id).values(retry_interval_seconds=0)
+        )
+        session.commit()
+    live_world.run_to_end(campaign_id)
+    first, second = fake.calls_to(phone)
+    (call,) = live_world.calls(campaign_id)
+    assert (call.state, call.status, call.sid, call.attempts) == (
+        CallState.DONE,
+        "failed",
+        second.sid,
+        2,
+    )
+    late = [cb for cb in fake.callbacks if cb.call_sid == first.sid and cb.event == "completed"]
+    replayed = requests.post(
+        late[0].url,
+        data=late[0].params,
+        headers={"X-Twilio-Signature": late[0].signature},
+        timeout=5,
+    )
+    assert replayed.status_code == 204
+    (after,) = live_world.calls(campaign_id)
+    assert (after.sid, after.status, after.updated_at) == (second.sid, "failed", call.updated_at)
 
 
 def _client(world: World, session: Session):  # type: ignore[no-untyped-def]

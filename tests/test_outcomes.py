@@ -187,6 +187,83 @@ def test_late_callbacks_of_the_previous_attempt_change_a_redialing_call_nothing(
     assert (call.state, call.status, call.answered_by) == ("dialing", None, None)
 
 
+def redialing(session: Session, call: Call, claim: str) -> Call:
+    """`call` claimed again under `claim`: dialing, its new SID not known yet."""
+    call.state, call.claim_token, call.attempts = CallState.DIALING, claim, call.attempts + 1
+    call.status = None
+    session.commit()
+    return call
+
+
+def test_a_callback_before_the_sid_is_known_records_it_and_settles_the_call(
+    session: Session,
+) -> None:
+    campaign, (call,) = make_running_campaign(session, calls=1)
+    redialing(session, call, "worker:1").sid = None
+    session.commit()
+    new_sid = "CA" + "5" * 32
+    outcomes.apply_call_status(
+        session=session, sid=new_sid, status="failed", call_id=call.id, claim="worker:1"
+    )
+    session.commit()
+    assert (call.sid, call.state, call.status) == (new_sid, CallState.DONE, "failed")
+    assert call.placed_at is not None
+    session.refresh(campaign)
+    assert campaign.status == CampaignStatus.COMPLETED
+
+
+def test_an_early_callback_replaces_the_previous_attempts_sid(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session, retry_count=1)
+    redialing(session, call, "worker:2")
+    new_sid = "CA" + "6" * 32
+    outcomes.apply_call_status(
+        session=session, sid=new_sid, status="ringing", call_id=call.id, claim="worker:2"
+    )
+    outcomes.apply_answered_by(
+        session=session, sid=new_sid, answered_by="human", call_id=call.id, claim="worker:2"
+    )
+    assert (call.sid, call.state, call.status, call.answered_by) == (
+        new_sid, CallState.PLACED, "ringing", "human",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("old_sid", [True, False], ids=["old-sid", "unknown-sid"])
+def test_a_callback_of_another_claim_changes_a_dialing_call_nothing(
+    session: Session, old_sid: bool
+) -> None:
+    """A late callback of the previous attempt (its SID, or one given back unanswered) names
+    an old claim: the call dialing under a new claim keeps waiting for its own."""
+    _, (call, _) = make_running_campaign(session, retry_count=1)
+    previous = call.sid
+    redialing(session, call, "worker:new")
+    sid = previous if old_sid else "CA" + "8" * 32
+    outcomes.apply_call_status(
+        session=session, sid=sid, status="completed", call_id=call.id, claim="worker:old"
+    )
+    session.commit()
+    assert (call.sid, call.state, call.status) == (previous, CallState.DIALING, None)
+
+
+def test_a_callback_naming_its_call_after_the_sid_is_recorded_applies_as_usual(
+    session: Session,
+) -> None:
+    _, (call, _) = make_running_campaign(session)
+    outcomes.apply_call_status(
+        session=session, sid=call.sid, status="completed", call_id=call.id, claim="stale:1"
+    )
+    assert (call.state, call.status) == (CallState.DONE, "completed")
+
+
+def test_apply_call_info_records_what_the_api_reported(session: Session) -> None:
+    _, (call, _) = make_running_campaign(session)
+    info = telephony.CallInfo(
+        sid=call.sid or "", to=call.phone, from_="+14155550100", status="completed",
+        duration=9, price=-0.013, price_unit="USD",
+    )  # fmt: skip
+    outcomes.apply_call_info(session=session, info=info)
+    assert (call.state, call.duration_seconds, call.price) == (CallState.DONE, 9, -0.013)
+
+
 def test_without_retries_busy_is_final(session: Session) -> None:
     _, (call, _) = make_running_campaign(session)
     outcomes.apply_call_status(session=session, sid=call.sid, status="busy")

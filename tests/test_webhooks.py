@@ -120,6 +120,11 @@ def test_callback_urls_are_under_public_base_url(settings_factory) -> None:  # t
     assert webhooks.amd_callback_url(settings) == "https://calls.example.com/twilio/amd"
 
 
+def test_a_campaign_calls_callback_url_names_the_call_and_its_claim() -> None:
+    url = webhooks.callback_url_for_call("https://x.example/twilio/status", call_id=7, claim="a:b")
+    assert url == "https://x.example/twilio/status?call=7&claim=a%3Ab"
+
+
 def test_callback_urls_need_public_base_url(settings_factory) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SettingsError, match="Set PUBLIC_BASE_URL"):
         webhooks.status_callback_url(settings_factory(public_base_url=None))
@@ -282,6 +287,40 @@ def test_behind_a_proxy_the_signature_over_public_base_url_is_accepted(  # type:
             assert reload(db, call).status == "ringing"
     finally:
         running.stop()
+
+
+def dialing_call(db: Session, settings: Settings, claim: str) -> Call:
+    """A call claimed under `claim` whose create has not been answered yet (no SID)."""
+    call = placed_call(db, settings)
+    call.state, call.sid, call.status, call.claim_token = CallState.DIALING, None, None, claim
+    db.commit()
+    return call
+
+
+def test_a_callback_naming_its_call_and_claim_records_the_sid_before_the_dispatcher(
+    server, db, hooks_settings
+) -> None:  # type: ignore[no-untyped-def]
+    call = dialing_call(db, hooks_settings, "owner:abc")
+    sid = "CA" + "4" * 32
+    url = webhooks.callback_url_for_call(
+        server.url + "/twilio/status", call_id=int(call.id or 0), claim="owner:abc"
+    )
+    params = {"AccountSid": ACCOUNT_SID, "CallSid": sid, "CallStatus": "failed"}
+    assert post_signed(url, params).status_code == 204
+    fresh = reload(db, call)
+    assert (fresh.sid, fresh.state, fresh.status) == (sid, CallState.DONE, "failed")
+
+
+def test_a_callback_url_whose_call_was_changed_is_refused(server, db, hooks_settings) -> None:  # type: ignore[no-untyped-def]
+    """The signature covers the query: another call's id cannot be slipped in."""
+    call = dialing_call(db, hooks_settings, "owner:abc")
+    base = server.url + "/twilio/status"
+    signed = webhooks.callback_url_for_call(base, call_id=999999, claim="owner:abc")
+    sent = webhooks.callback_url_for_call(base, call_id=int(call.id or 0), claim="owner:abc")
+    params = {"AccountSid": ACCOUNT_SID, "CallSid": "CA" + "4" * 32, "CallStatus": "failed"}
+    assert post_signed(sent, params, signed_url=signed).status_code == 403
+    fresh = reload(db, call)
+    assert (fresh.sid, fresh.state) == (None, CallState.DIALING)
 
 
 def test_a_signed_callback_without_a_status_is_a_bad_request(server, db, hooks_settings) -> None:  # type: ignore[no-untyped-def]

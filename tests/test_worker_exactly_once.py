@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +22,14 @@ from rq import Worker
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from bulkcall_core import telephony, webhooks
+from bulkcall_core import telephony
 from bulkcall_core.database import new_session
 from bulkcall_core.models import Call, CallState, Campaign, CampaignStatus
 from bulkcall_core.settings import PROJECT_ROOT, Settings
 from bulkcall_core.worker import live_reconcilers
 from tests.conftest import FERNET_TEST_KEY, POSTGRES_URL
-from tests.fake_twilio import FakeTwilio
-from tests.test_dispatch import FROM, World, _client, build_world, numbers
+from tests.fake_twilio import FakeTwilio, Outcome
+from tests.test_dispatch import FROM, World, _client, build_world, numbers, serve_hooks
 from tests.test_pacing import LogCollector, max_in_window
 
 pytestmark = pytest.mark.slow
@@ -41,12 +41,6 @@ FINISH_TIMEOUT = 90.0
 ARRIVAL_JITTER = 0.25
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeTwilio]:
     with FakeTwilio(speed=0.2) as fake:
@@ -56,18 +50,15 @@ def fake() -> Iterator[FakeTwilio]:
 @pytest.fixture
 def env_settings(settings_factory, database_url: str, redis_url: str, fake: FakeTwilio):  # type: ignore[no-untyped-def]
     """Settings shared by this process, its web hooks server and the worker processes."""
-    port = _free_port()
-    settings = settings_factory(
+    settings, server = serve_hooks(
+        settings_factory,
         database_url=database_url,
         redis_url=redis_url,
-        twilio_api_base_url=fake.base_url,
-        public_base_url=f"http://127.0.0.1:{port}",
-        webhook_port=port,
+        fake=fake,
         twilio_timeout_seconds=1.0,
         claim_timeout_seconds=CLAIM_TIMEOUT,
-        queue_name=f"bulkcall-test-{port}",
+        queue_name=f"bulkcall-test-{secrets.token_hex(4)}",
     )
-    server = webhooks.serve_in_background(settings, port=port)
     yield settings
     server.stop()
 
@@ -246,6 +237,31 @@ def test_one_worker_calls_everyone_once(world: World, workers: Workers, database
     campaign_id = launch(world, phones)
     wait_until_finished(world, [campaign_id], workers)
     assert_exactly_once(world, [campaign_id], phones)
+
+
+def test_callbacks_that_overtake_the_create_answer_lose_and_repeat_nothing(
+    world: World, workers: Workers, database_url: str
+) -> None:
+    """Every callback reaches the web hooks before the worker has Twilio's answer to the
+    create (failed and busy calls included): each number once, each call settled by its
+    callbacks, and the campaign completes without waiting for a poll."""
+    run_once(database_url)
+    phones = numbers(20)
+    world.fake.callback_before_response = True
+    for phone in phones[:4]:
+        world.fake.outcome_for[phone] = Outcome(status="failed")
+    world.fake.outcome_for[phones[4]] = Outcome(status="busy")
+    workers.start()
+    campaign_id = launch(world, phones)
+    wait_until_finished(world, [campaign_id], workers)
+    assert_exactly_once(world, [campaign_id], phones)
+    with new_session(world.engine) as session:
+        sids = dict(
+            session.execute(
+                select(Call.phone, Call.sid).where(Call.campaign_id == campaign_id)
+            ).all()
+        )
+    assert sids == {phone: world.fake.calls_to(phone)[0].sid for phone in phones}
 
 
 def test_three_workers_share_campaigns_and_the_channels_rate(

@@ -156,6 +156,8 @@ def create_call(
     with fake.lock:  # the answer shows the call as created, before its clock moves it
         body = call.to_json()
         fake.add_call(call)
+    if fake.callback_before_response and fake.lifecycle is not None:
+        fake.lifecycle.rush(call)  # outside the lock: the receiver may ask the fake things
     if fault is not None:
         return Answer(0, silent=True, silent_seconds=fault.seconds)
     return Answer(201, body)

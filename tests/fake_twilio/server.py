@@ -87,6 +87,9 @@ class FakeTwilio:
         self.default_outcome = Outcome()
         self.outcome_for: dict[str, Outcome] = {}
         self.fail_numbers: dict[str, tuple[int, int, str]] = {}
+        # True: a create answers only after the call's whole life and every callback (see
+        # Lifecycle.rush): callbacks overtake the create's answer.
+        self.callback_before_response = False
         self._accounts: dict[str, AccountRecord] = {}
         self._calls: list[FakeCall] = []
         self._calls_by_sid: dict[str, FakeCall] = {}
@@ -287,7 +290,8 @@ class FakeTwilio:
             self._create_times.append(now)
             self._recent_creates.setdefault(call.account_sid, deque()).append(now)
         assert self.lifecycle is not None
-        self.lifecycle.start(call)
+        if not self.callback_before_response:  # else the create handler rushes it
+            self.lifecycle.start(call)
 
     def find_account(self, sid: str) -> AccountRecord | None:
         with self.lock:
