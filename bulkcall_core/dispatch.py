@@ -719,9 +719,8 @@ def _warm_up(client: Any, account_sid: str) -> None:
     of CPU) and open a connection to Twilio (TCP + TLS), so that the first calls leave when
     their slots are taken instead of bunching with later ones at Twilio."""
     try:
-        # Direct SDK use until telephony offers a ping; any failure is left to the calls.
-        client.api.v2010.accounts(account_sid).fetch()
-    except Exception as exc:  # noqa: BLE001 - a warm-up must never stop dispatch
+        telephony.fetch_account(client, account_sid)
+    except Exception as exc:  # noqa: BLE001 - a warm-up must never stop dispatch; the calls tell
         log.info("warm-up request failed (%s); the calls will tell", type(exc).__name__)
 
 

@@ -3,7 +3,8 @@
 - `make_client` builds an SDK client whose requests go to `TWILIO_API_BASE_URL` (the SDK has
   no such option: a TwilioHttpClient subclass rewrites scheme and host of each request).
 - `place_call`, `find_calls`, `fetch_call`, `cancel_call` wrap the Calls resource and return
-  plain `CallInfo` values; `check_account` verifies a channel's credentials and number.
+  plain `CallInfo` values; `fetch_account` reads an account; `check_account` verifies a
+  channel's credentials and number.
 - Every failure becomes a `TelephonyError` carrying Twilio's HTTP status and error code, or an
   `AmbiguousCallError` when a create request may have reached Twilio without an answer.
 
@@ -98,6 +99,16 @@ class CallInfo:
     date_created: datetime | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """A Twilio account as `fetch_account` reports it."""
+
+    sid: str
+    friendly_name: str
+    status: str  # active, suspended or closed
+    is_trial: bool
 
 
 @dataclass(frozen=True)
@@ -208,6 +219,19 @@ def fetch_call(client: Client, sid: str) -> CallInfo:
         return _call_info(client.calls(sid).fetch())
 
 
+def fetch_account(client: Client, sid: str) -> AccountInfo:
+    """The account `sid` as Twilio reports it to `client`'s credentials. Raises
+    TelephonyError (401 / 20003: refused credentials; TwilioUnreachableError: no answer)."""
+    with _translated(creating=False):
+        account = client.api.v2010.accounts(sid).fetch()
+    return AccountInfo(
+        sid=account.sid or sid,
+        friendly_name=account.friendly_name or sid,
+        status=account.status or "",
+        is_trial=account.type == "Trial",
+    )
+
+
 def cancel_call(client: Client, sid: str) -> CallInfo:
     """End the call: a queued or ringing call is canceled, an answered one hung up."""
     with _translated(creating=False):
@@ -255,8 +279,8 @@ def check_account(
     """
     client = make_client(account_sid=account_sid, auth_token=auth_token, settings=settings)
     try:
+        account = fetch_account(client, account_sid)
         with _translated(creating=False):
-            account = client.api.v2010.accounts(account_sid).fetch()
             numbers = client.incoming_phone_numbers.list(phone_number=from_number, limit=20)
     except TelephonyError as exc:
         raise _channel_error(exc, account_sid) from None
@@ -281,8 +305,8 @@ def check_account(
             field="from_number",
         )
     return AccountCheck(
-        friendly_name=account.friendly_name or account_sid,
-        is_trial=account.type == "Trial",
+        friendly_name=account.friendly_name,
+        is_trial=account.is_trial,
         voice_capable=voice,
         number_sid=number.sid,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -9,6 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from bulkcall_core.cli.plan import add_plan_options, plan_options
+from bulkcall_core.errors import SourceError
+from bulkcall_core.planning import PlanOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,3 +208,21 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 0
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def _parsed(*argv: str, default_country: str = "US") -> PlanOptions:
+    parser = argparse.ArgumentParser()
+    add_plan_options(parser, phone_required=False)
+    return plan_options(parser.parse_args(list(argv)), default_country=default_country)
+
+
+def test_plan_options_take_the_callers_default_country_only_without_country() -> None:
+    """`campaign create` defaults to the channel's region; an explicit --country wins."""
+    assert _parsed("--phone-column", "Cell", default_country="GB").country == "GB"
+    assert _parsed("--country", "fr", default_country="GB").country == "FR"
+    assert _parsed().country == "US"
+
+
+def test_plan_options_refuse_headers_without_no_header() -> None:
+    with pytest.raises(SourceError, match="add --no-header"):
+        _parsed("--headers", "a,b")

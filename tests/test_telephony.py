@@ -262,3 +262,22 @@ def test_clients_are_reused_per_account_and_token(fake, account, settings_factor
     again = make_client(account_sid=account.sid, auth_token=account.token, settings=settings)
     other = make_client(account_sid=account.sid, auth_token="rotated", settings=settings)
     assert first is again and other is not first
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+def test_fetch_account_reports_status_and_trial(fake, client, account) -> None:  # type: ignore[no-untyped-def]
+    fake.account(account.sid).trial = True
+    info = telephony.fetch_account(client, account.sid)
+    assert (info.sid, info.status, info.is_trial) == (account.sid, "active", True)
+
+
+def test_fetch_account_with_a_wrong_token_raises_twilios_20003(
+    fake, account, settings_factory
+) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_factory(twilio_api_base_url=fake.base_url, twilio_timeout_seconds=1)
+    wrong = make_client(account_sid=account.sid, auth_token="0" * 32, settings=settings)
+    with pytest.raises(TelephonyError) as caught:
+        telephony.fetch_account(wrong, account.sid)
+    assert (caught.value.status, caught.value.code) == (401, 20003)

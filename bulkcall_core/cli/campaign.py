@@ -9,7 +9,6 @@ is stored, it still runs: the workers' reconciler enqueues it from the database.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import getpass
 import json
 import sys
@@ -20,8 +19,13 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlmodel import Session, select
 
-from bulkcall_core import audio, campaigns, channels, contacts, scheduling, sources
-from bulkcall_core.cli.plan import _existing_file, _options
+from bulkcall_core import audio, campaigns, channels, contacts, scheduling
+from bulkcall_core.cli.plan import (
+    add_plan_options,
+    existing_file,
+    plan_options,
+    read_contact_file,
+)
 from bulkcall_core.database import get_engine, new_session
 from bulkcall_core.errors import CampaignError, ScheduleError
 from bulkcall_core.models import Call, Campaign, Channel
@@ -60,15 +64,8 @@ def _add_create(actions: argparse._SubParsersAction) -> None:  # noqa: SLF001
     source = create.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", help="CSV or Excel contact file")
     source.add_argument("--contact-list", help="name of a saved contact list")
-    # The planning options, as `plan` names them (see cli/plan.py).
-    create.add_argument("--phone-column", help="with --file: header of the phone column")
-    create.add_argument("--name-column", help="header of the recipient name column")
-    create.add_argument("--country", help="ISO code of national numbers (default: channel's)")
-    create.add_argument("--numbers-have-country-code", action="store_true")
-    create.add_argument("--no-header", action="store_true")
-    create.add_argument("--headers", help='with --no-header: column names, "a,b,c"')
-    create.add_argument("--allow-duplicates", action="store_true")
-    create.add_argument("--sheet", help="workbook sheet (default: the first)")
+    # The planning options, as `plan` names them; --phone-column is needed with --file only.
+    add_plan_options(create, phone_required=False, country_help="the channel number's")
     create.add_argument("--at", help="ISO 8601 time with its offset (default: now)")
     create.add_argument("--voicemail-full-message", action="store_true")
     create.add_argument("--retries", type=int, default=0, help="extra attempts (busy etc.)")
@@ -90,7 +87,7 @@ def run_create(args: argparse.Namespace) -> int:
         recording = audio.store_recording(
             session=session,
             settings=settings,
-            data=_existing_file(args.audio),
+            data=existing_file(args.audio),
             filename=Path(args.audio).name,
         )
         campaign = campaigns.create_campaign(
@@ -151,10 +148,10 @@ def _plan(args: argparse.Namespace, session: Session, channel: Channel) -> tuple
     """The recipients from --file or --contact-list, with the channel's allowed countries."""
     if args.file and not args.phone_column:
         raise CampaignError("--file needs --phone-column", field="phone_column")
-    args.country = args.country or channels.channel_region(channel)
-    options = _options(args)
-    options = _with_channel(options, channel)
+    allowed = channels.allowed_country_set(channel) or None
+    region = channels.channel_region(channel)
     if args.contact_list:
+        options = plan_options(args, default_country=region, allowed_countries=allowed)
         contact_list = contacts.get_list_by_name(session=session, name=args.contact_list)
         plan = contacts.plan_contact_list(
             session=session,
@@ -162,23 +159,11 @@ def _plan(args: argparse.Namespace, session: Session, channel: Channel) -> tuple
             options=options,
         )
         return plan, f"contact list: {contact_list.name}"
-    table = sources.read_table(
-        _existing_file(args.file),
-        sheet=args.sheet,
-        has_header=not args.no_header,
-        headers=args.headers,
-    )
     blocked = contacts.do_not_call_numbers(session=session)
-    return plan_table(table, _replace(options, do_not_call=blocked)), Path(args.file).name
-
-
-def _with_channel(options: Any, channel: Channel) -> Any:
-    allowed = channels.allowed_country_set(channel)
-    return _replace(options, allowed_countries=allowed) if allowed else options
-
-
-def _replace(options: Any, **changes: Any) -> Any:
-    return dataclasses.replace(options, **changes)
+    options = plan_options(
+        args, default_country=region, allowed_countries=allowed, do_not_call=blocked
+    )
+    return plan_table(read_contact_file(args), options), Path(args.file).name
 
 
 def _zone_name(moment: datetime | None) -> str:

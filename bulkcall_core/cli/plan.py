@@ -12,11 +12,14 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from bulkcall_core import phones, sources
 from bulkcall_core.errors import PlanError, SourceError
 from bulkcall_core.planning import Plan, PlanOptions, plan_table
 
+# Region of numbers written without + or 00 when --country is not given (the issue's default).
+DEFAULT_COUNTRY = "US"
 # Problem rows printed in the human summary (the JSON has them all).
 SUMMARY_PROBLEMS = 10
 
@@ -30,12 +33,25 @@ def register(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001
         "duplicate and blocked numbers, with a reason for every row left out.",
     )
     parser.add_argument("file", help="CSV, TSV, .xlsx, .xlsm, .xls or .ods file")
-    parser.add_argument("--phone-column", required=True, help="header of the phone column")
+    add_plan_options(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def add_plan_options(
+    parser: argparse.ArgumentParser, *, phone_required: bool = True, country_help: str = "US"
+) -> None:
+    """Add the planning options to `parser`: --phone-column, --name-column, --country,
+    --numbers-have-country-code, --no-header, --headers, --allow-duplicates, --sheet.
+    `phone_required` False when the phone column may come from elsewhere (a contact list);
+    `country_help` names the default country in the help (the default itself is applied by
+    `plan_options`, so a caller can tell "not given" from "US")."""
+    parser.add_argument(
+        "--phone-column", required=phone_required, help="header of the phone column"
+    )
     parser.add_argument("--name-column", help="header of the recipient name column")
     parser.add_argument(
-        "--country",
-        default="US",
-        help="ISO code of numbers written without + or 00 (default: US)",
+        "--country", help=f"ISO code of numbers written without + or 00 (default: {country_help})"
     )
     parser.add_argument(
         "--numbers-have-country-code",
@@ -50,20 +66,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001
         "--allow-duplicates", action="store_true", help="call a number once per row it is on"
     )
     parser.add_argument("--sheet", help="workbook sheet (default: the first)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Plan the file and print the result; returns the exit status (0)."""
-    options = _options(args)
-    table = sources.read_table(
-        _existing_file(args.file),
-        sheet=args.sheet,
-        has_header=not args.no_header,
-        headers=args.headers,
-    )
-    plan = plan_table(table, options)
+    options = plan_options(args)
+    plan = plan_table(read_contact_file(args), options)
     try:
         if args.json:
             # ASCII escapes: the output survives any terminal or pipe encoding.
@@ -78,7 +86,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _options(args: argparse.Namespace) -> PlanOptions:
+def plan_options(
+    args: argparse.Namespace, *, default_country: str = DEFAULT_COUNTRY, **extra: Any
+) -> PlanOptions:
+    """PlanOptions from the options `add_plan_options` added; `default_country` when
+    --country is not given; `extra` sets the other fields (allowed_countries, do_not_call).
+    Raises SourceError (--headers without --no-header or the reverse) or PlanError (an
+    unknown --country)."""
     if args.headers is not None and not args.no_header:
         raise SourceError(
             "--headers names the columns of a file without a header row; add --no-header, "
@@ -93,9 +107,21 @@ def _options(args: argparse.Namespace) -> PlanOptions:
     return PlanOptions(
         phone_column=args.phone_column,
         name_column=args.name_column or None,
-        country=_country(args.country),
+        country=_country(args.country or default_country),
         numbers_have_country_code=args.numbers_have_country_code,
         allow_duplicates=args.allow_duplicates,
+        **extra,
+    )
+
+
+def read_contact_file(args: argparse.Namespace) -> sources.Table:
+    """The contact file `args.file` read with --sheet, --no-header and --headers. Raises
+    SourceError (no such file, unreadable file)."""
+    return sources.read_table(
+        existing_file(args.file),
+        sheet=args.sheet,
+        has_header=not args.no_header,
+        headers=args.headers,
     )
 
 
@@ -106,7 +132,8 @@ def _country(value: str) -> str:
         raise PlanError(f"--country: {exc.message}", field="country") from exc
 
 
-def _existing_file(value: str) -> Path:
+def existing_file(value: str) -> Path:
+    """`value` as the path of an existing file. Raises SourceError naming it otherwise."""
     path = Path(value).expanduser()
     if not path.exists():
         raise SourceError(f"File not found: {value}; check the path", field="file")
