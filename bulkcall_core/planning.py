@@ -11,7 +11,9 @@ arrays rather than a million objects.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -459,6 +461,26 @@ class _Distinct:
 
 
 def _plan(source: _Source, options: PlanOptions, progress: Progress | None) -> Plan:
+    with _cyclic_gc_paused():
+        return _build(source, options, progress)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a plan makes a million small objects (checks,
+    their cache, duplicates): it frees nothing here, as they hold no cycles, yet traversed
+    them again and again: 1.3 of 6.6 CPU s for 1M rows. Reference counting still frees
+    everything meanwhile; the collector runs again afterwards (unless the caller had it off)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(source: _Source, options: PlanOptions, progress: Progress | None) -> Plan:
     checker = _checker(options, options.numbers_have_country_code)
     distinct = _check_distinct(source.raw, checker, options.do_not_call, progress)
     valid = pd.notna(distinct.phone)[distinct.codes]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import orjson
 import pandas as pd
@@ -500,3 +502,29 @@ def test_plan_invariants(
     accounted = rows + [d.row for d in plan.duplicate_rows] + [p.row for p in plan.problems]
     assert sorted(accounted) == list(range(2, len(values) + 2))
     assert all(r.phone.startswith("+") and r.phone not in dnc for r in recipients)
+
+
+def test_planning_turns_the_cycle_collector_back_on() -> None:
+    """The cycle collector, paused while planning, is on again afterwards, also when the
+    plan fails; a caller that had it off finds it still off."""
+    assert gc.isenabled()
+    plan_phones(["4155550100"])
+    assert gc.isenabled()
+    with pytest.raises(PlanError):
+        plan_phones(["4155550100"], country="XX")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        plan_phones(["4155550100"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_planning_pauses_the_cycle_collector_while_it_checks() -> None:
+    """While numbers are checked (seen from the progress callback), the collector is off."""
+    states: list[bool] = []
+    table = frame_table(["4155550100", "4155550101"])
+    options = PlanOptions(phone_column="Phone")
+    plan_table(table, options, progress=lambda _: states.append(gc.isenabled()))
+    assert states and not any(states)
