@@ -34,11 +34,15 @@ and the send for longer than the claim timeout, whose request Twilio then accept
 takeover looked it up. The window is the few microseconds between the check and the send.
 Machine clocks must agree to well within the lease (NTP) since leases compare their times.
 
-Pacing: `pacing.Pacer` per channel, shared by all workers through Redis. A single pacing
-thread takes slots and hands each call to a thread pool that sends it (Twilio's create is a
-network round trip; calls never wait for earlier calls to finish). The pool is bounded to
-IN_FLIGHT_PER_CPS x CPS (at most MAX_IN_FLIGHT) and the pacer only takes a slot when a thread
-is free, so the moment a slot is taken is the moment the request leaves.
+Pacing: one `pacing.Pacer` per Twilio account (Twilio's calls-per-second limit is the account's, so
+two channels on one account share it), keyed by the account SID and shared by all workers through
+Redis. Its rate is the channel's calls_per_second; when the account's channels disagree, the
+smallest of them, with a warning in the log (a faster channel cannot lend its rate to a slower one's
+campaigns without exceeding what the slower one promised). A single pacing thread takes slots and
+hands each call to a thread pool that sends it (Twilio's create is a network round trip; calls never
+wait for earlier calls to finish). The pool is bounded to IN_FLIGHT_PER_CPS x CPS (at most
+MAX_IN_FLIGHT) and the pacer only takes a slot when a thread is free, so the moment a slot is taken
+is the moment the request leaves.
 
 Calls are claimed about a second's worth at a time (CLAIM_BATCH_SECONDS), so the database
 round trip of claiming does not eat into the rate at 100 CPS.
@@ -236,6 +240,7 @@ class _Dispatcher:
         self.client: Any = None
         self.pacer: Pacer | None = None
         self.batch = 1  # calls claimed at once, set from the channel's rate
+        self.cps = 1.0  # the account's rate (see account_rate), set by _prepare
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -297,16 +302,18 @@ class _Dispatcher:
         except BulkCallError as exc:
             self._halt(f"Cannot place calls: {exc.message}")
             return False
+        self.cps = account_rate(session=self.session, channel=channel)
+        self.session.commit()
         self.pacer = Pacer(
             self.redis,
-            channel.id,
-            channel.calls_per_second,
-            recent_calls=lambda: _recent_calls(self.engine, channel.id),
+            channel.account_sid,
+            self.cps,
+            recent_calls=lambda: _recent_calls(self.engine, channel.account_sid),
         )
         return True
 
     def _loop(self) -> str:
-        cps = self.target.channel.calls_per_second  # type: ignore[union-attr]
+        cps = self.cps
         capacity = _capacity(cps)
         self.batch = max(capacity, min(MAX_CLAIM_BATCH, math.ceil(cps * CLAIM_BATCH_SECONDS)))
         with ThreadPoolExecutor(capacity, thread_name_prefix="bulkcall-send") as pool:
@@ -853,21 +860,44 @@ def _auth_message(exc: telephony.TelephonyError) -> str:
     )
 
 
-def _recent_calls(engine: Engine, channel_id: int) -> int:
-    """Calls of the channel claimed in the last RECENT_CALLS_SECONDS (pacing after a loss)."""
+def _recent_calls(engine: Engine, account_sid: str) -> int:
+    """Calls of the account's channels claimed in the last RECENT_CALLS_SECONDS (pacing
+    after Redis lost the limiter's state)."""
     since = utcnow() - timedelta(seconds=RECENT_CALLS_SECONDS)
     with new_session(engine) as session:
         return int(
             session.execute(
                 select(func.count(Call.id))
                 .join(Campaign, Campaign.id == Call.campaign_id)
+                .join(Channel, Channel.id == Campaign.channel_id)
                 .where(
-                    Campaign.channel_id == channel_id,
+                    Channel.account_sid == account_sid,
                     and_(Call.claimed_at.is_not(None), Call.claimed_at >= since),
                 )
             ).scalar()
             or 0
         )
+
+
+def account_rate(*, session: Session, channel: Channel) -> float:
+    """The calls per second of `channel`'s Twilio account: Twilio limits the account, so
+    every channel on it shares one limiter. The smallest calls_per_second of the account's
+    channels when they disagree (logged as a warning, so the operator can align them)."""
+    rates = set(
+        session.execute(
+            select(Channel.calls_per_second).where(Channel.account_sid == channel.account_sid)
+        ).scalars()
+    )
+    rates.add(channel.calls_per_second)
+    if len(rates) > 1:
+        log.warning(
+            "Twilio account %s: its channels are set to %s calls per second; Twilio limits "
+            "the account, so they share the smallest, %s",
+            channel.account_sid,
+            ", ".join(f"{rate:g}" for rate in sorted(rates)),
+            f"{min(rates):g}",
+        )
+    return min(rates)
 
 
 def _window_opening(phone: str, target: _Target, now: datetime) -> datetime | None:
@@ -936,9 +966,9 @@ def place_test_call(
     redis: Redis | None = None,
 ) -> CallInfo:
     """Call `to` (E.164) once with the recording and options a campaign would use, paced with
-    the channel's campaigns. Returns Twilio's CallInfo. Raises `CampaignError` (bad number,
-    unknown channel or recording, channel busy), `SettingsError` (PUBLIC_BASE_URL unset) or
-    `TelephonyError` (Twilio refused)."""
+    the campaigns of the channel's Twilio account. Returns Twilio's CallInfo. Raises
+    `CampaignError` (bad number, unknown channel or recording, channel busy), `SettingsError`
+    (PUBLIC_BASE_URL unset) or `TelephonyError` (Twilio refused)."""
     channel = session.get(Channel, channel_id)
     recording = session.get(Recording, recording_id)
     if channel is None or recording is None:
@@ -958,7 +988,8 @@ def place_test_call(
         voicemail_full_message=voicemail_full_message,
     )
     target = _target(probe, channel, recording, settings)
-    pacer = Pacer(redis or get_redis(settings), channel.id, channel.calls_per_second)
+    rate = account_rate(session=session, channel=channel)
+    pacer = Pacer(redis or get_redis(settings), channel.account_sid, rate)
     if not pacer.acquire(timeout=TEST_CALL_PACING_TIMEOUT_SECONDS):
         raise CampaignError(
             f"Channel {channel.name!r} is busy placing calls at its limit; try again shortly.",

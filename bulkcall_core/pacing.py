@@ -1,6 +1,11 @@
-"""The per-channel calls-per-second limiter, shared through Redis by every worker everywhere.
+"""The calls-per-second limiter of a Twilio account, shared through Redis by every worker
+everywhere.
 
-Guarantee: for a channel paced at `cps`, no window of `window_seconds(cps)` (one second plus a
+Twilio's calls-per-second limit belongs to the account, not to a phone number: every channel
+on one account shares one limiter, keyed by the account SID (the dispatcher passes it, with
+the smallest rate of the account's channels; see `dispatch`). The key can be any string.
+
+Guarantee: for a key paced at `cps`, no window of `window_seconds(cps)` (one second plus a
 small margin; longer below 1 CPS) holds more than `calls_per_window(cps)` acquisitions, counted
 by every process on every machine that uses the same Redis.
 
@@ -16,13 +21,13 @@ How:
 - The margin (`SAFETY_MARGIN`) absorbs the jitter between the moment a slot is taken here and
   the moment Twilio receives the request: Twilio counts arrivals, we count departures.
 
-Redis losing its data (restart without persistence, FLUSHDB): the limiter's keys vanish and an
-empty log would let a full window of calls through right after calls made just before the
-loss. The script therefore refuses to start a fresh log without being told how many calls the
-caller knows about (`recent_calls()`, which the dispatcher answers from the database: calls of
-the channel claimed in the last few seconds). Those are entered as if made now, so after a loss
-the limiter errs on the slow side for at most one window and never exceeds the rate. Without a
-`recent_calls` callback a fresh log starts empty (documented risk for other callers).
+Redis losing its data (restart without persistence, FLUSHDB): the limiter's keys vanish and an empty
+log would let a full window of calls through right after calls made just before the loss. The script
+therefore refuses to start a fresh log without being told how many calls the caller knows about
+(`recent_calls()`, which the dispatcher answers from the database: calls of the account's channels
+claimed in the last few seconds). Those are entered as if made now, so after a loss the limiter errs
+on the slow side for at most one window and never exceeds the rate. Without a `recent_calls`
+callback a fresh log starts empty (documented risk for other callers).
 """
 
 from __future__ import annotations
@@ -115,20 +120,23 @@ def window_seconds(cps: float) -> float:
 
 
 class Pacer:
-    """Paces one channel. Cheap to create; safe to share between threads of one process."""
+    """Paces one key (a Twilio account SID). Cheap to create; safe to share between threads
+    of one process. Every Pacer of one key must use the same `cps`: the stricter one of two
+    differing Pacers holds its own callers to its rate, not the other's."""
 
     _counter = count()
 
     def __init__(
         self,
         redis: Redis,
-        channel_id: int | str,
+        key: int | str,
         cps: float,
         *,
         recent_calls: Callable[[], int] | None = None,
     ) -> None:
-        """`recent_calls()` answers how many calls of this channel may have left in the last
-        few seconds; it is asked only when Redis has lost the limiter's state."""
+        """`key` names the limiter (the account SID); `recent_calls()` answers how many calls
+        paced by it may have left in the last few seconds; it is asked only when Redis has
+        lost the limiter's state. Raises ValueError for a rate that is not positive."""
         self.limit = calls_per_window(cps)
         window = window_seconds(cps)
         self._window_us = round(window * 1_000_000)
@@ -136,7 +144,7 @@ class Pacer:
         self._tolerance_us = round(
             max(self._interval_us * CATCH_UP_FRACTION, MIN_CATCH_UP_SECONDS * 1_000_000)
         )
-        self._keys = [f"{KEY_PREFIX}:{{{channel_id}}}:log", f"{KEY_PREFIX}:{{{channel_id}}}:tat"]
+        self._keys = list(redis_keys(key))
         self._recent_calls = recent_calls
         self._script = redis.register_script(_ACQUIRE_LUA)
         self._owner = f"{os.getpid()}:{id(self):x}"
@@ -194,6 +202,13 @@ class Pacer:
         return int(self._script(keys=self._keys, args=args))
 
 
-def reset(redis: Redis, channel_id: int | str) -> None:
-    """Forget a channel's pacing state (tests and benchmarks start from a clean limiter)."""
-    redis.delete(f"{KEY_PREFIX}:{{{channel_id}}}:log", f"{KEY_PREFIX}:{{{channel_id}}}:tat")
+def redis_keys(key: int | str) -> tuple[str, str]:
+    """The limiter's Redis keys for `key`: its log (a sorted set of departures, scored in
+    microseconds of Redis' clock) and its theoretical arrival time. One hash tag, so both
+    live on one Redis Cluster slot."""
+    return f"{KEY_PREFIX}:{{{key}}}:log", f"{KEY_PREFIX}:{{{key}}}:tat"
+
+
+def reset(redis: Redis, key: int | str) -> None:
+    """Forget a key's pacing state (tests and benchmarks start from a clean limiter)."""
+    redis.delete(*redis_keys(key))

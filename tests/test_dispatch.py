@@ -37,8 +37,10 @@ from bulkcall_core.models import (
 from bulkcall_core.settings import Settings
 from tests.factories import make_campaign, make_channel, make_recording
 from tests.fake_twilio import FakeTwilio, Outcome
+from tests.test_pacing import LogCollector, max_in_window
 
 FROM = "+14155550100"
+OTHER_FROM = "+14155550101"  # a second number (channel) of the same account
 PUBLIC = "https://calls.example.com"
 
 
@@ -57,6 +59,7 @@ class World:
     redis: Redis
     channel_id: int
     recording_id: int
+    account_sid: str = ""  # the channel's Twilio account: the pacing key
 
     def campaign(self, phones: list[str], **overrides: object) -> int:
         with new_session(self.engine) as session:
@@ -123,7 +126,8 @@ def build_world(
         )
         recording = make_recording(session)
         channel_id, recording_id = int(channel.id), int(recording.id)  # type: ignore[arg-type]
-    return World(fake, settings, engine, Redis.from_url(redis_url), channel_id, recording_id)
+    redis = Redis.from_url(redis_url)
+    return World(fake, settings, engine, redis, channel_id, recording_id, account.sid)
 
 
 @pytest.fixture
@@ -272,6 +276,44 @@ def test_twilio_rate_limiting_below_the_channels_rate_is_survived(
     world.run_to_end(campaign_id, rounds=30)
     assert any(request.status == 429 for request in fake.requests)
     assert_called_once_each(fake, phones)
+
+
+def test_two_channels_of_one_account_share_its_rate(
+    fake: FakeTwilio, engine_settings: Settings, engine: Engine, redis_url: str, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """Twilio limits the account, not the number: campaigns on two channels of one account
+    (5 and 10 CPS: both get the smaller, and the log says so) never leave more than 5 calls
+    in a 1-second window together (the limiter's record, on Redis' clock), nor reach the fake
+    faster once 0.25 s of arrival jitter is allowed."""
+    account = fake.add_account(numbers=(FROM, OTHER_FROM))
+    token = crypto.encrypt_secret(engine_settings, account.token)
+    redis = Redis.from_url(redis_url)
+    worlds = []
+    with new_session(engine) as session:
+        recording_id = int(make_recording(session).id)  # type: ignore[arg-type]
+        for number, cps in ((FROM, 5), (OTHER_FROM, 10)):
+            channel = make_channel(
+                session, account_sid=account.sid, from_number=number,
+                auth_token_encrypted=token, calls_per_second=cps,
+            )  # fmt: skip
+            channel_id = int(channel.id)  # type: ignore[arg-type]
+            worlds.append(
+                World(fake, engine_settings, engine, redis, channel_id, recording_id, account.sid)
+            )
+    batches = [numbers(10), numbers(10, 100)]
+    campaign_ids = [world.campaign(batch) for world, batch in zip(worlds, batches, strict=True)]
+    with caplog.at_level("WARNING"), LogCollector(redis, account.sid) as departures:
+        pairs = zip(worlds, campaign_ids, strict=True)
+        threads = [_dispatch_in_thread(world, campaign_id) for world, campaign_id in pairs]
+        for thread in threads:
+            thread.join(timeout=60)
+    phones = batches[0] + batches[1]
+    assert_called_once_each(fake, phones)
+    assert len(departures.times()) == len(phones)
+    assert max_in_window(departures.times(), 1.0) <= 5
+    arrivals = sorted(fake.create_times)
+    assert max_in_window(arrivals, 1.0 - 0.25) <= 5
+    assert "share the smallest, 5" in caplog.text
 
 
 def test_a_refused_call_fails_with_twilios_code_and_message(world: World) -> None:

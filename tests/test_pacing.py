@@ -18,16 +18,17 @@ from bulkcall_core import pacing
 from bulkcall_core.pacing import Pacer
 
 
-def _log_key(channel_id: object) -> str:
-    return f"{pacing.KEY_PREFIX}:{{{channel_id}}}:log"
+def _log_key(key: object) -> str:
+    return pacing.redis_keys(key)[0]  # type: ignore[arg-type]
 
 
 class LogCollector:
     """Reads the limiter's log often enough to see every entry before it expires."""
 
-    def __init__(self, redis: Redis, channel_id: object) -> None:
+    def __init__(self, redis: Redis, key: object) -> None:
+        """`key`: the limiter's key (the dispatcher's is the channel's account SID)."""
         self.redis = redis
-        self.key = _log_key(channel_id)
+        self.key = _log_key(key)
         self.seen: dict[bytes, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -115,8 +116,8 @@ def test_three_processes_share_one_rate(redis: Redis, redis_url: str) -> None:
     assert max_in_window(times, 1.0) <= 10
 
 
-def test_channels_are_paced_independently(redis: Redis) -> None:
-    """A saturated channel does not hold back another one."""
+def test_keys_are_paced_independently(redis: Redis) -> None:
+    """A saturated account does not hold back another one."""
     busy, other = Pacer(redis, "busy", 1), Pacer(redis, "other", 1)
     assert busy.try_acquire() == 0
     assert busy.try_acquire() > 0

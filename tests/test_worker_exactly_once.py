@@ -278,7 +278,7 @@ def test_three_workers_share_campaigns_and_the_channels_rate(
         workers.start()
     workers.wait_ready(3, redis_url)
     warm_up_fake(world)
-    with LogCollector(Redis.from_url(redis_url), world.channel_id) as departures:
+    with LogCollector(Redis.from_url(redis_url), world.account_sid) as departures:
         campaign_ids = [launch(world, batch) for batch in batches]
         wait_until_finished(world, campaign_ids, workers)
     phones = [phone for batch in batches for phone in batch]
