@@ -160,6 +160,13 @@ class PhoneChecker:
         """Return the PhoneCheck of each value, in order."""
         return [self.check(value) for value in values]
 
+    def check_distinct(self, values: Iterable[str | None]) -> list[PhoneCheck]:
+        """Return the PhoneCheck of each value, in order, as `check_all` does, without
+        caching new values: for values already distinct (a factorized column), where a
+        cache of a million entries only costs time (~0.6 s) and memory."""
+        cache = self._cache
+        return [cache.get(value) or self._check(value) for value in values]
+
     def _check(self, value: str | None) -> PhoneCheck:
         text, reason, clean = _clean(value)
         if reason is not None:

@@ -525,7 +525,7 @@ def _check_distinct(
     values: list[str | None] = np.asarray(uniques, dtype=object).tolist()
     checks: list[PhoneCheck] = []
     for start in range(0, len(values), PROGRESS_CHUNK):
-        checks.extend(checker.check_all(values[start : start + PROGRESS_CHUNK]))
+        checks.extend(checker.check_distinct(values[start : start + PROGRESS_CHUNK]))
         if progress:
             progress(0.9 * min(1.0, (start + PROGRESS_CHUNK) / len(values)))
     values.append(None)
