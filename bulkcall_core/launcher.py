@@ -1,7 +1,8 @@
 """`python -m bulkcall_core serve`: the whole product in one command.
 
 Order: migrate the database; start the embedded Valkey when REDIS_URL is unset; start the web
-hooks server, a worker and the Streamlit dashboard as child processes; wait until each
+hooks server, DEFAULT_WORKERS workers (`--workers N`) and the Streamlit dashboard as child
+processes; wait until each
 answers; print where everything is. Ctrl-C or SIGTERM stops every child (SIGTERM to its process
 group, SIGKILL after a grace period). A child that stops by itself stops the others and the
 command fails (exit status 2) with one line saying which.
@@ -44,6 +45,13 @@ START_TIMEOUT_SECONDS = 60.0
 # How long children get to stop after SIGTERM before they are killed; a worker finishes its
 # current step within a few seconds.
 STOP_GRACE_SECONDS = 10.0
+# Worker processes started by default. A worker runs one campaign at a time (it hands a
+# campaign back after dispatch.MAX_RUN_SECONDS, sooner when another waits: FAIR_SHARE_SECONDS),
+# so this many campaigns run at once and a further due one waits for a free worker. Each
+# worker is about 100 MB of memory (plus its reconciler process), so 3 fits a small machine.
+DEFAULT_WORKERS = 3
+# More than this is surely a typo; run more workers apart (`python worker.py`, other machines).
+MAX_WORKERS = 32
 # How often the launcher looks at its children.
 POLL_INTERVAL_SECONDS = 0.2
 WORKER_SCRIPT = PROJECT_ROOT / "worker.py"
@@ -87,18 +95,20 @@ def serve(
     *,
     port: int = DEFAULT_DASHBOARD_PORT,
     address: str | None = None,
-    worker: bool = True,
+    workers: int = DEFAULT_WORKERS,
     dashboard: bool = True,
     out: TextIO = sys.stdout,
 ) -> int:
     """Run the product until Ctrl-C / SIGTERM; returns 0 after a requested stop.
 
-    `port` and `address` are the dashboard's; `worker` / `dashboard` False leave those out.
-    Raises LaunchError (after stopping every child) when a port is taken, a child does not
-    start, or one stops by itself; SettingsError for bad settings.
+    `port` and `address` are the dashboard's; `workers` worker processes (0: none);
+    `dashboard` False leaves it out. Raises LaunchError (after stopping every child) when a
+    port is taken, a child does not start, or one stops by itself, or `workers` is out of
+    0..MAX_WORKERS; SettingsError for bad settings.
     """
     check_settings(settings)
-    children = _plan_children(settings, port=port, address=address, worker=worker,
+    _check_workers(workers)
+    children = _plan_children(settings, port=port, address=address, workers=workers,
                               dashboard=dashboard)  # fmt: skip
     _check_ports_free(settings, port=port, address=address, dashboard=dashboard)
     _migrate(settings)
@@ -134,8 +144,16 @@ def _migrate(settings: Settings) -> None:
         ) from None
 
 
+def _check_workers(workers: int) -> None:
+    if not 0 <= workers <= MAX_WORKERS:
+        raise LaunchError(
+            f"--workers {workers}: give 0 to {MAX_WORKERS} worker processes (default "
+            f"{DEFAULT_WORKERS}); run more with `python worker.py`, on this or other machines"
+        )
+
+
 def _plan_children(
-    settings: Settings, *, port: int, address: str | None, worker: bool, dashboard: bool
+    settings: Settings, *, port: int, address: str | None, workers: int, dashboard: bool
 ) -> list[Child]:
     python = sys.executable
     children = []
@@ -147,9 +165,10 @@ def _plan_children(
     children.append(
         Child("web hooks server", [python, "-m", "bulkcall_core", "webhooks"], hooks_health)
     )
-    if worker:
+    if workers:
         _require_file(WORKER_SCRIPT, "the worker", "--no-worker")
-        children.append(Child("worker", [python, str(WORKER_SCRIPT)]))
+    for number in range(1, workers + 1):
+        children.append(Child(f"worker {number}", [python, str(WORKER_SCRIPT)]))
     if dashboard:
         _require_file(DASHBOARD_SCRIPT, "the dashboard", "--no-dashboard")
         command = [python, "-m", "streamlit", "run", str(DASHBOARD_SCRIPT),
@@ -318,8 +337,10 @@ def startup_banner(settings: Settings, *, port: int, children: list[Child]) -> s
         lines.append(f"  Dashboard:  http://localhost:{port}")
     hooks = f"http://{_local_host(settings.webhook_host)}:{settings.webhook_port}"
     lines.append(f"  Web hooks:  {hooks} (audio files and Twilio status callbacks)")
-    if "worker" in roles:
-        lines.append("  Worker:     1 process")
+    workers = sum(1 for role in roles if role.startswith("worker"))
+    if workers:
+        lines.append(f"  Workers:    {workers} process{'es' if workers > 1 else ''} "
+                     f"(campaigns running at once)")  # fmt: skip
     lines.append(f"  Database:   {_masked(settings.sqlalchemy_url)}")
     redis = "embedded Valkey" if settings.uses_embedded_redis else _masked(settings.redis_url)
     lines.append(f"  Redis:      {redis}")

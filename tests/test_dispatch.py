@@ -22,7 +22,7 @@ from redis import Redis
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session
 
-from bulkcall_core import campaigns, channels, crypto, dispatch, telephony, webhooks
+from bulkcall_core import campaigns, channels, crypto, dispatch, scheduling, telephony, webhooks
 from bulkcall_core.database import new_session
 from bulkcall_core.errors import CampaignError
 from bulkcall_core.models import (
@@ -34,6 +34,7 @@ from bulkcall_core.models import (
     DoNotCall,
     utcnow,
 )
+from bulkcall_core.queueing import get_queue
 from bulkcall_core.settings import Settings
 from tests.factories import make_campaign, make_channel, make_recording
 from tests.fake_twilio import FakeTwilio, Outcome
@@ -540,6 +541,42 @@ def test_without_public_base_url_nothing_is_called_and_the_reason_is_kept(
 
 
 # ---------------------------------------------------------------------- control
+
+
+# ---------------------------------------------------------------------- turns
+
+
+def test_a_campaign_hands_back_its_turn_when_another_waits(
+    fake: FakeTwilio, engine_settings: Settings, engine: Engine, redis_url: str
+) -> None:
+    """Past its fair share, a dispatcher whose worker another campaign waits for (a job in
+    the queue) returns "time-slice" with calls left, lease released, for the next turn."""
+    world = build_world(fake, engine_settings, engine, redis_url, cps=4)
+    running = world.campaign(numbers(40))
+    waiting = world.campaign(numbers(2, 100))
+    queue = get_queue(world.settings, connection=world.redis)
+    assert scheduling.enqueue_dispatch(queue, waiting)
+    outcome = dispatch.dispatch_campaign(
+        running, engine=engine, redis=world.redis, settings=world.settings,
+        fair_share_seconds=3.0,
+    )  # fmt: skip
+    assert outcome == "time-slice"
+    assert 0 < len(fake.calls) < 40
+    assert world.calls(running, state=CallState.PENDING)
+    assert world.get(running).lease_owner is None
+
+
+def test_with_nobody_waiting_a_campaign_keeps_its_worker_past_the_fair_share(
+    world: World,
+) -> None:
+    phones = numbers(8)
+    campaign_id = world.campaign(phones)
+    outcome = dispatch.dispatch_campaign(
+        campaign_id, engine=world.engine, redis=world.redis, settings=world.settings,
+        fair_share_seconds=0.0,
+    )  # fmt: skip
+    assert outcome == "idle"
+    assert_called_once_each(world.fake, phones)
 
 
 def _dispatch_in_thread(world: World, campaign_id: int) -> threading.Thread:

@@ -147,6 +147,9 @@ def test_serve_starts_everything_and_sigterm_stops_it_all(launch, data_dir: Path
     commands = " ".join(command_of(pid) for pid in children)
     assert "webhooks" in commands and "worker.py" in commands and "streamlit" in commands
     assert "valkey-server" in commands
+    workers = [pid for pid in children if _stat(pid)[1] == process.pid  # type: ignore[index]
+               and "worker.py" in command_of(pid)]  # fmt: skip
+    assert len(workers) == launcher.DEFAULT_WORKERS
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=EXIT_WAIT_SECONDS) == 0
@@ -154,6 +157,7 @@ def test_serve_starts_everything_and_sigterm_stops_it_all(launch, data_dir: Path
     output = (data_dir / "stdout.txt").read_text()
     assert f"Dashboard:  http://localhost:{dashboard_port}" in output
     assert "PUBLIC_BASE_URL is not set: campaigns cannot be launched" in output
+    assert f"Workers:    {launcher.DEFAULT_WORKERS} processes" in output
 
 
 @pytest.mark.slow
@@ -191,6 +195,13 @@ def test_a_port_in_use_fails_in_one_line_with_exit_2(launch, data_dir: Path) -> 
     errors = (data_dir / "stderr.txt").read_text().strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: Port ")
     assert "WEBHOOK_PORT" in errors[0]
+
+
+def test_a_worker_count_out_of_range_fails_in_one_line_with_exit_2(launch, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    process, _ = launch("--workers", "-1", "--no-dashboard")
+    assert process.wait(timeout=EXIT_WAIT_SECONDS) == 2
+    errors = (data_dir / "stderr.txt").read_text().strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: --workers -1: give 0 to ")
 
 
 def test_the_banner_says_what_to_set_without_public_base_url(settings_factory) -> None:  # type: ignore[no-untyped-def]

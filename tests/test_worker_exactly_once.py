@@ -264,6 +264,29 @@ def test_callbacks_that_overtake_the_create_answer_lose_and_repeat_nothing(
     assert sids == {phone: world.fake.calls_to(phone)[0].sid for phone in phones}
 
 
+def test_two_workers_start_two_due_campaigns_together(
+    world: World, workers: Workers, redis_url: str, database_url: str
+) -> None:
+    """Two campaigns due at once and two idle workers (as `serve` starts them): each takes
+    one at once, so the second's calls start while the first still has calls to place
+    (at 10 CPS shared, 40 calls take seconds), instead of waiting for the first's turn to end."""
+    run_once(database_url)
+    batches = [numbers(40), numbers(40, 100)]
+    for _ in range(2):
+        workers.start()
+    workers.wait_ready(2, redis_url)
+    campaign_ids = [launch(world, batch) for batch in batches]
+
+    def both_calling() -> bool:
+        return all(world.fake.calls_to(batch[0]) for batch in batches)
+
+    assert world.fake.wait_for(both_calling, timeout=60), workers.logs()
+    called = [sum(1 for phone in batch if world.fake.calls_to(phone)) for batch in batches]
+    assert max(called) < len(batches[0])  # neither had placed all its calls: no waiting turn
+    wait_until_finished(world, campaign_ids, workers)
+    assert_exactly_once(world, campaign_ids, batches[0] + batches[1])
+
+
 def test_three_workers_share_campaigns_and_the_channels_rate(
     world: World, workers: Workers, redis_url: str, database_url: str
 ) -> None:

@@ -12,15 +12,22 @@ def register(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001
     """Add this module's commands to the parser."""
     serve = commands.add_parser(
         "serve",
-        help="start the dashboard, the worker and the web hooks (Ctrl-C stops them all)",
+        help="start the dashboard, the workers and the web hooks (Ctrl-C stops them all)",
         description="Migrate the database, start the embedded Valkey when REDIS_URL is unset, "
-        "the web hooks server (WEBHOOK_HOST:WEBHOOK_PORT), one worker and the dashboard.",
+        "the web hooks server (WEBHOOK_HOST:WEBHOOK_PORT), the workers and the dashboard.",
     )
     serve.add_argument(
         "--port", type=int, default=launcher.DEFAULT_DASHBOARD_PORT, help="dashboard port"
     )
     serve.add_argument(
         "--address", help="dashboard address to listen on (default: Streamlit's, every one)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=launcher.DEFAULT_WORKERS,
+        help="worker processes: how many campaigns run at once, ~100 MB each "
+        f"(default: {launcher.DEFAULT_WORKERS})",
     )
     serve.add_argument(
         "--no-worker", action="store_true", help="start no worker (run `python worker.py` apart)"
@@ -44,7 +51,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         get_settings(),
         port=args.port,
         address=args.address,
-        worker=not args.no_worker,
+        workers=0 if args.no_worker else args.workers,
         dashboard=not args.no_dashboard,
     )
 
