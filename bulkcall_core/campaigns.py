@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from queue import Full, Queue
@@ -287,27 +287,30 @@ def _check_exists(session: Session, model: type, item_id: int, field: str, where
 def _store_calls(
     session: Session, campaign: Campaign, plan: Plan, *, now: datetime, progress: Progress | None
 ) -> None:
-    def batches() -> Iterator[list[tuple[Any, ...]]]:
+    def batches(rows: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
         stored = 0
-        for batch in prefetched(plan.recipient_rows(INSERT_BATCH_SIZE)):
+        for batch in rows:
             yield batch
             stored += len(batch)
             if progress:
                 progress(min(stored / plan.to_call, 0.99))
 
-    bulk_insert(
-        session,
-        Call.__table__,
-        ("row", "name", "phone", "fields"),
-        batches(),
-        constants={
-            "campaign_id": campaign.id,
-            "state": CallState.PENDING.value,
-            "next_attempt_at": campaign.scheduled_at,
-            "attempts": 0,
-            "updated_at": now,
-        },
-    )
+    # Closed explicitly: a failed insert stops the prefetch thread at once, even while the
+    # error's traceback keeps this frame alive.
+    with closing(prefetched(plan.recipient_rows(INSERT_BATCH_SIZE))) as rows:
+        bulk_insert(
+            session,
+            Call.__table__,
+            ("row", "name", "phone", "fields"),
+            batches(rows),
+            constants={
+                "campaign_id": campaign.id,
+                "state": CallState.PENDING.value,
+                "next_attempt_at": campaign.scheduled_at,
+                "attempts": 0,
+                "updated_at": now,
+            },
+        )
 
 
 def _store_problems(session: Session, campaign: Campaign, plan: Plan) -> None:
@@ -327,7 +330,7 @@ def _store_problems(session: Session, campaign: Campaign, plan: Plan) -> None:
 # --------------------------------------------------------------------------- bulk insert
 
 
-def prefetched(items: Iterable[T]) -> Iterator[T]:
+def prefetched(items: Iterable[T]) -> Generator[T, None, None]:
     """`items` in order, each next one produced on a worker thread (at most
     `PREFETCH_BATCHES` ahead) while the caller uses the current one.
 

@@ -223,6 +223,23 @@ def test_prefetched_closed_early_stops_its_worker() -> None:
     assert not [t for t in threading.enumerate() if t.name == "bulkcall-prefetch"]
 
 
+def test_failed_insert_stops_the_prefetch_thread(session: Session, ids: dict[str, int]) -> None:
+    """When storing the calls fails (here a recipient without a phone, refused by the
+    database), the prefetch worker is gone before the error reaches the caller."""
+    import psycopg
+    from sqlalchemy.exc import IntegrityError
+
+    from bulkcall_core.campaigns import INSERT_BATCH_SIZE
+    from bulkcall_core.planning import Recipient
+
+    count = 2 * INSERT_BATCH_SIZE + 1
+    recipients = [Recipient(row=2, phone=None, name=None, fields={})] * count  # type: ignore[arg-type]
+    plan = Plan(count, count, 0, 0, 0, 0, count, recipients, (), ())
+    with pytest.raises((IntegrityError, psycopg.IntegrityError)):  # SQLite, COPY
+        create(session, ids, plan=plan)
+    assert not [t for t in threading.enumerate() if t.name == "bulkcall-prefetch"]
+
+
 def test_progress_runs_on_the_callers_thread(session: Session, ids: dict[str, int]) -> None:
     """Progress callbacks (Streamlit widgets need their own thread) never run on the
     prefetch worker."""
