@@ -26,7 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001
         "--workers",
         type=int,
         default=launcher.DEFAULT_WORKERS,
-        help="worker processes: how many campaigns run at once, ~100 MB each "
+        help="worker processes: how many campaigns run at once, ~0.2 GB each "
         f"(default: {launcher.DEFAULT_WORKERS})",
     )
     serve.add_argument(
