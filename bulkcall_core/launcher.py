@@ -91,6 +91,10 @@ class Child:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
+# With no login configured, the dashboard listens here only (see dashboard_address).
+LOCAL_ONLY_ADDRESS = "127.0.0.1"
+
+
 def serve(
     settings: Settings,
     *,
@@ -109,6 +113,7 @@ def serve(
     """
     check_settings(settings)
     _check_workers(workers)
+    address = dashboard_address(settings, address)
     children = _plan_children(settings, port=port, address=address, workers=workers,
                               dashboard=dashboard)  # fmt: skip
     _check_ports_free(settings, port=port, address=address, dashboard=dashboard)
@@ -327,6 +332,15 @@ class _StopFlag:
             signal.signal(signum, handler)
 
 
+def dashboard_address(settings: Settings, address: str | None) -> str | None:
+    """Where the dashboard listens: the address asked for; else every interface when people
+    must sign in (a password or OIDC is configured); else localhost only, since an open
+    dashboard can place calls for anyone who reaches it."""
+    if address:
+        return address
+    return None if settings.login_configured else LOCAL_ONLY_ADDRESS
+
+
 # -- what the operator sees ------------------------------------------------------------------
 
 
@@ -335,7 +349,8 @@ def startup_banner(settings: Settings, *, port: int, children: list[Child]) -> s
     roles = {child.role: child for child in children}
     lines = ["bulkcall is running."]
     if "dashboard" in roles:
-        lines.append(f"  Dashboard:  http://localhost:{port}")
+        local_only = "" if settings.login_configured else " (this machine only: no login set)"
+        lines.append(f"  Dashboard:  http://localhost:{port}{local_only}")
     hooks = f"http://{_local_host(settings.webhook_host)}:{settings.webhook_port}"
     lines.append(f"  Web hooks:  {hooks} (audio files and Twilio status callbacks)")
     workers = sum(1 for role in roles if role.startswith("worker"))

@@ -147,6 +147,7 @@ def test_serve_starts_everything_and_sigterm_stops_it_all(launch, data_dir: Path
     commands = " ".join(command_of(pid) for pid in children)
     assert "webhooks" in commands and "worker.py" in commands and "streamlit" in commands
     assert "valkey-server" in commands
+    assert "--server.address 127.0.0.1" in commands  # no login configured: this machine only
     workers = [pid for pid in children if _stat(pid)[1] == process.pid  # type: ignore[index]
                and "worker.py" in command_of(pid)]  # fmt: skip
     assert len(workers) == launcher.DEFAULT_WORKERS
@@ -202,6 +203,15 @@ def test_a_worker_count_out_of_range_fails_in_one_line_with_exit_2(launch, data_
     assert process.wait(timeout=EXIT_WAIT_SECONDS) == 2
     errors = (data_dir / "stderr.txt").read_text().strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: --workers -1: give 0 to ")
+
+
+def test_an_open_dashboard_listens_on_localhost_only(settings_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With no password and no OIDC login, nobody on another machine reaches the dashboard."""
+    monkeypatch.delenv("DASHBOARD_PASSWORD", raising=False)
+    monkeypatch.setenv("BULKCALL_SECRETS_TOML", "/nonexistent/secrets.toml")
+    assert launcher.dashboard_address(settings_factory(), None) == "127.0.0.1"
+    assert launcher.dashboard_address(settings_factory(dashboard_password="pw"), None) is None
+    assert launcher.dashboard_address(settings_factory(), "0.0.0.0") == "0.0.0.0"
 
 
 def test_the_banner_says_what_to_set_without_public_base_url(settings_factory) -> None:  # type: ignore[no-untyped-def]

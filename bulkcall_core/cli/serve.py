@@ -20,7 +20,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001
         "--port", type=int, default=launcher.DEFAULT_DASHBOARD_PORT, help="dashboard port"
     )
     serve.add_argument(
-        "--address", help="dashboard address to listen on (default: Streamlit's, every one)"
+        "--address",
+        help="dashboard address to listen on (default: every one when DASHBOARD_PASSWORD or "
+        "an OIDC login is configured, else 127.0.0.1 only)",
     )
     serve.add_argument(
         "--workers",
