@@ -117,7 +117,7 @@ def _measure(world, pool: Workers, cps: int, worker_count: int, seconds: float, 
             scheduling.submit(campaign_id, session=session, settings=world.settings)
         campaign_ids.append(campaign_id)
     expected = per_campaign * worker_count
-    with LogCollector(Redis.from_url(redis_url), world.channel_id) as departures:
+    with LogCollector(Redis.from_url(redis_url), world.account_sid) as departures:
         deadline = time.monotonic() + START_AHEAD_SECONDS + expected / cps * 1.5 + 30
         while len(world.fake.calls) < expected + 1 and time.monotonic() < deadline:
             time.sleep(0.1)
