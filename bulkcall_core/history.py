@@ -63,7 +63,8 @@ OUTCOME_FAILED = "failed"
 OUTCOME_CANCELED = "canceled"
 OUTCOME_SKIPPED = "skipped"
 OUTCOME_CALLING = "calling"  # dialing or placed, no final status yet
-OUTCOME_PENDING = "pending"  # not called yet, or waiting for a retry
+OUTCOME_RETRYING = "retrying"  # an attempt was busy / no-answer / failed; the next one waits
+OUTCOME_PENDING = "pending"  # not called yet
 OUTCOMES = (
     OUTCOME_HUMAN,
     OUTCOME_VOICEMAIL,
@@ -74,6 +75,7 @@ OUTCOMES = (
     OUTCOME_CANCELED,
     OUTCOME_SKIPPED,
     OUTCOME_CALLING,
+    OUTCOME_RETRYING,
     OUTCOME_PENDING,
 )
 ANSWERED_OUTCOMES = (OUTCOME_HUMAN, OUTCOME_VOICEMAIL, OUTCOME_ANSWERED)
@@ -93,6 +95,10 @@ def _outcome_expression() -> ColumnElement[str]:
     completed = and_(Call.state == CallState.DONE.value, Call.status == "completed")
     return case(
         (Call.state == CallState.SKIPPED.value, OUTCOME_SKIPPED),
+        (
+            and_(Call.state == CallState.PENDING.value, Call.previous_status.is_not(None)),
+            OUTCOME_RETRYING,
+        ),
         (Call.state == CallState.PENDING.value, OUTCOME_PENDING),
         (Call.state != CallState.DONE.value, OUTCOME_CALLING),
         (and_(completed, Call.answered_by == "human"), OUTCOME_HUMAN),
@@ -232,6 +238,7 @@ _CALL_COLUMNS = (
     Call.error_code,
     Call.error_message,
     Call.skip_reason,
+    Call.previous_status,
     Call.sid,
 )
 
@@ -297,9 +304,16 @@ def _call_row(record: Any) -> CallRow:
         attempts=record.attempts,
         placed_at=record.placed_at,
         completed_at=record.completed_at,
-        error=_error_text(record.error_code, record.error_message, record.skip_reason),
+        error=_error_text(record.error_code, record.error_message, record.skip_reason)
+        or _retry_text(record),
         sid=record.sid,
     )
+
+
+def _retry_text(record: Any) -> str | None:
+    if record.outcome != OUTCOME_RETRYING:
+        return None
+    return f"attempt {record.attempts} was {record.previous_status}; calling again"
 
 
 def _error_text(code: int | None, message: str | None, skip_reason: str | None) -> str | None:
@@ -402,7 +416,8 @@ def _export_iterator(
     safe = neutralise_cell
     for record in connection.execute(query):
         (row, name, phone, outcome, status, answered_by, duration, attempts, placed_at,
-         completed_at, error_code, error_message, skip_reason, sid, fields) = record  # fmt: skip
+         completed_at, error_code, error_message, skip_reason, _previous, sid,
+         fields) = record  # fmt: skip
         fields = fields or {}
         extra = "; ".join(f"{k}: {v}" for k, v in fields.items() if k not in known)
         yield [
@@ -416,7 +431,7 @@ def _export_iterator(
             attempts,
             _iso(placed_at),
             _iso(completed_at),
-            safe(_error_text(error_code, error_message, skip_reason)),
+            safe(_error_text(error_code, error_message, skip_reason) or _retry_text(record)),
             safe(sid),
             *(safe(fields.get(name)) for name in field_names),
             safe(extra) or None,

@@ -166,6 +166,9 @@ class Call(SQLModel, table=True):
     error_code: int | None = None
     error_message: str | None = None
     skip_reason: str | None = None
+    # The final status of the attempt before a retry (busy, no-answer, failed): History shows
+    # "retrying" with it while the next attempt waits, instead of a bare "pending".
+    previous_status: str | None = Field(default=None, max_length=16)
     placed_at: datetime | None = None
     completed_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)

@@ -264,6 +264,7 @@ def _settle(session: Session, call: Call, now: datetime) -> None:
         assert campaign is not None
         logger.info("Call %s was %s; retry %d of %d", call.id, call.status, call.attempts,
                     campaign.retry_count)  # fmt: skip
+        call.previous_status = call.status
         for name in ATTEMPT_DETAILS:
             setattr(call, name, None)
         call.state = CallState.PENDING

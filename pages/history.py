@@ -76,6 +76,7 @@ OUTCOME_COLORS = {
     history.OUTCOME_CANCELED: "#6d4c41",
     history.OUTCOME_SKIPPED: "#9e9e9e",
     history.OUTCOME_CALLING: "#8e24aa",
+    history.OUTCOME_RETRYING: "#ffcc80",
     history.OUTCOME_PENDING: "#cfd8dc",
 }
 

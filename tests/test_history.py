@@ -136,6 +136,22 @@ def test_list_calls_filters_by_outcome(session: Session) -> None:
     assert (page.total, [c.phone for c in page.items]) == (2, [PHONES[1], PHONES[2]])
 
 
+def test_a_call_waiting_for_its_retry_says_how_the_last_attempt_ended(session: Session) -> None:
+    """Not a bare "pending": the outcome is "retrying" and the error column says why."""
+    campaign = make_campaign(session, PHONES[:2])
+    set_call(session, campaign, PHONES[0], state=CallState.PENDING.value, attempts=1,
+             previous_status="no-answer")  # fmt: skip
+    page = history.list_calls(session=session, campaign_id=campaign.id)
+    first, second = page.items
+    assert (first.outcome, first.error) == ("retrying", "attempt 1 was no-answer; calling again")
+    assert (second.outcome, second.error) == ("pending", None)
+    retrying = history.list_calls(session=session, campaign_id=campaign.id, outcomes=["retrying"])
+    assert [c.phone for c in retrying.items] == [PHONES[0]]
+    out = io.BytesIO()
+    history.write_csv(session=session, campaign_id=campaign.id, out=out)
+    assert "attempt 1 was no-answer; calling again" in out.getvalue().decode("utf-8-sig")
+
+
 def test_list_calls_refuses_unknown_outcome(session: Session) -> None:
     """A filter on an outcome that does not exist is an error naming the valid ones."""
     campaign = make_campaign(session, PHONES[:1])

@@ -149,6 +149,7 @@ def test_busy_is_retried_after_the_interval_while_attempts_remain(session: Sessi
     assert call.next_attempt_at == now + timedelta(seconds=300)
     assert call.completed_at is None and call.claim_token is None
     assert call.status is None  # the next attempt's statuses apply from scratch
+    assert call.previous_status == "busy"  # History says why it is called again
 
 
 def test_retry_count_two_allows_three_calls_in_all(session: Session) -> None:
