@@ -14,6 +14,7 @@ from sqlmodel import select
 from bulkcall_core import audio
 from bulkcall_core.errors import AudioError, SettingsError
 from bulkcall_core.models import Recording
+from tests.ports import free_port
 
 # -- sample files, built here so the tests need no encoder on the machine ---------------------
 
@@ -261,11 +262,7 @@ def test_recording_url_without_public_base_url_says_what_to_set(settings_factory
 
 
 def test_check_public_url_reports_a_refused_connection() -> None:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    port = free_port()  # nothing listens there
     check = audio.check_public_url(f"http://127.0.0.1:{port}/media/x.mp3", timeout=3)
     assert not check.ok and check.status is None
     assert "refused" in check.message

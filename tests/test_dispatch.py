@@ -8,7 +8,6 @@ test_worker_exactly_once.py.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from bulkcall_core.queueing import get_queue
 from bulkcall_core.settings import Settings
 from tests.factories import make_campaign, make_channel, make_recording
 from tests.fake_twilio import FakeTwilio, Outcome
+from tests.ports import free_port
 from tests.test_pacing import LogCollector, max_in_window
 
 FROM = "+14155550100"
@@ -394,9 +394,7 @@ def serve_hooks(  # type: ignore[no-untyped-def]
     settings_factory, *, database_url: str, redis_url: str, fake: FakeTwilio, **extra: object
 ) -> tuple[Settings, webhooks.BackgroundServer]:
     """Settings whose PUBLIC_BASE_URL is a real web hooks server, started on a free port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     settings = settings_factory(
         database_url=database_url,
         redis_url=redis_url,

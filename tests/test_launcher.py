@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet
 
 from bulkcall_core import launcher
 from bulkcall_core.settings import PROJECT_ROOT
+from tests.ports import free_port
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="process tree read from /proc (Linux)"
@@ -26,12 +27,6 @@ pytestmark = pytest.mark.skipif(
 # Hang guards only (no timing is asserted): start-up on a busy machine, and stopping.
 START_WAIT_SECONDS = 90.0
 EXIT_WAIT_SECONDS = 40.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -52,7 +47,7 @@ def launch(data_dir: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[byte
         env.pop("PUBLIC_BASE_URL", None)
         env.update(
             DATA_DIR=str(data_dir / "data"),
-            WEBHOOK_PORT=str(webhook_port or _free_port()),
+            WEBHOOK_PORT=str(webhook_port or free_port()),
             BULKCALL_SECRET_KEY=Fernet.generate_key().decode(),
             BULKCALL_SECRETS_TOML=str(data_dir / "no-secrets.toml"),
         )
@@ -138,7 +133,7 @@ def command_of(pid: int) -> str:
 
 @pytest.mark.slow
 def test_serve_starts_everything_and_sigterm_stops_it_all(launch, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    dashboard_port = _free_port()
+    dashboard_port = free_port()
     process, hooks_port = launch("--port", str(dashboard_port))
     wait_running(data_dir)
     assert answers(f"http://127.0.0.1:{hooks_port}/healthz")
@@ -247,10 +242,10 @@ def one_line_failure(env: dict[str, str]) -> tuple[list[str], str]:
 
 
 def test_an_unreachable_database_fails_in_one_line_with_exit_2(data_dir: Path) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     env = {**os.environ, "DATABASE_URL": f"postgresql://bulk:s3cret@127.0.0.1:{port}/bulk"}
     env["BULKCALL_SECRETS_TOML"] = str(data_dir / "no-secrets.toml")
-    env["WEBHOOK_PORT"] = str(_free_port())
+    env["WEBHOOK_PORT"] = str(free_port())
     errors, stderr = one_line_failure(env)
     assert errors[0].startswith("error: The database postgresql+psycopg://bulk:***@127.0.0.1")
     assert "s3cret" not in stderr
@@ -259,9 +254,9 @@ def test_an_unreachable_database_fails_in_one_line_with_exit_2(data_dir: Path) -
 def test_an_unreachable_redis_url_fails_in_one_line_with_exit_2(data_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
-        REDIS_URL=f"redis://127.0.0.1:{_free_port()}/3",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/3",
         DATA_DIR=str(data_dir / "data"),
-        WEBHOOK_PORT=str(_free_port()),
+        WEBHOOK_PORT=str(free_port()),
         BULKCALL_SECRETS_TOML=str(data_dir / "no-secrets.toml"),
     )
     errors, stderr = one_line_failure(env)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -19,23 +18,18 @@ from bulkcall_core.errors import SettingsError
 from bulkcall_core.models import Call, CallState, Campaign, CampaignStatus, Channel, utcnow
 from bulkcall_core.settings import Settings
 from tests.fake_twilio import FakeTwilio
+from tests.ports import free_port
 from tests.test_audio import make_mp3
 
 ACCOUNT_SID = "AC" + "a" * 32
 AUTH_TOKEN = "f" * 32
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def hooks_settings(settings_factory, database_url: str, engine) -> Settings:  # type: ignore[no-untyped-def]
     """Settings whose PUBLIC_BASE_URL is the test server itself (a direct set-up); `engine`
     empties the shared PostgreSQL database after the test."""
-    port = _free_port()
+    port = free_port()
     return settings_factory(
         database_url=database_url, webhook_port=port, public_base_url=f"http://127.0.0.1:{port}"
     )
@@ -270,7 +264,7 @@ def test_a_callback_for_an_unknown_account_is_refused(server, db, hooks_settings
 def test_behind_a_proxy_the_signature_over_public_base_url_is_accepted(  # type: ignore[no-untyped-def]
     settings_factory, database_url, engine
 ) -> None:
-    port = _free_port()
+    port = free_port()
     settings = settings_factory(
         database_url=database_url, webhook_port=port, public_base_url="https://calls.example.com"
     )

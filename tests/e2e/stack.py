@@ -11,7 +11,6 @@ import io
 import math
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
@@ -40,13 +41,6 @@ CHROMIUM_ARGS = [
 # Starting Streamlit, a worker and the web hooks on a busy 2-core machine takes a while.
 START_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 20.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (on 127.0.0.1)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def tiny_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
